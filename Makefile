@@ -1,0 +1,28 @@
+# The README's two commands: `make demo` and `make test`. Both install dependencies first.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+QENGINE_SHARED ?= $(abspath ../shared)
+export QENGINE_SHARED
+
+.PHONY: deps configure build test demo bench clean
+
+deps:
+	bash scripts/setup-deps.sh
+
+configure: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD_DIR)
+
+bench: build
+	bash scripts/bench-models.sh $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace qe {
+
+enum class OpKind : int {
+#define QE_OP(name) k##name,
+#include "graph/op_list.def"
+#undef QE_OP
+  kCount,
+};
+
+std::string_view op_name(OpKind op);
+std::optional<OpKind> op_from_name(std::string_view name);
+
+}  // namespace qe

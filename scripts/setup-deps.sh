@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs qengine's build and test dependencies from Debian's archive (idempotent).
+# Skips apt entirely when every package is already present, so `make test` stays fast.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libeigen3-dev libdnnl-dev libxtensor-dev nlohmann-json3-dev libstb-dev catch2
+  libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+  libcli11-dev libglpk-dev libbenchmark-dev
+
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup-deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
