@@ -103,6 +103,20 @@ void Graph::set_node_input(NodeId node_id, int index, ValueId v) {
   if (v != kNoValue) value(v).uses.push_back({node_id, index});
 }
 
+void Graph::set_node_output(NodeId node_id, int index, ValueId v) {
+  Node& n = node(node_id);
+  ValueId old = n.outputs[static_cast<size_t>(index)];
+  if (old != kNoValue && value(old).producer == node_id) {
+    value(old).producer = kNoNode;
+    value(old).producer_output = -1;
+  }
+  n.outputs[static_cast<size_t>(index)] = v;
+  if (v != kNoValue) {
+    value(v).producer = node_id;
+    value(v).producer_output = index;
+  }
+}
+
 void Graph::replace_all_uses(ValueId from, ValueId to) {
   if (from == to) return;
   std::vector<Use> uses = value(from).uses;

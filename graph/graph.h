@@ -78,6 +78,9 @@ class Graph {
   // Removes a node: its inputs lose the use, its outputs lose the producer.
   void remove_node(NodeId id);
   void set_node_input(NodeId node, int index, ValueId v);
+  // Makes `node` produce `v` at output `index`; the value it produced before is left without
+  // a producer. `v` must not be produced by a live node.
+  void set_node_output(NodeId node, int index, ValueId v);
   // Points every use of `from` (and graph outputs) at `to`.
   void replace_all_uses(ValueId from, ValueId to);
 
