@@ -88,6 +88,7 @@ class Graph {
   const std::vector<ValueId>& inputs() const { return inputs_; }
   const std::vector<ValueId>& outputs() const { return outputs_; }
   void add_input(ValueId v) { inputs_.push_back(v); }
+  void set_inputs(std::vector<ValueId> v) { inputs_ = std::move(v); }
   void add_output(ValueId v) { outputs_.push_back(v); }
   void set_outputs(std::vector<ValueId> v) { outputs_ = std::move(v); }
   bool is_graph_output(ValueId v) const;

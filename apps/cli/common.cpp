@@ -1,0 +1,101 @@
+#include "apps/cli/common.h"
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "frontends/onnx/onnx_import.h"
+
+namespace qe::cli {
+
+int report_error(const Status& status) {
+  std::cerr << "qengine: error: " << status.message() << "\n";
+  switch (status.code()) {
+    case StatusCode::kInternal: return kExitRuntime;
+    case StatusCode::kOutOfRange: return kExitRuntime;
+    default: return kExitBadInput;
+  }
+}
+
+void warn(const std::string& message) { std::cerr << "qengine: warning: " << message << "\n"; }
+
+Result<std::map<std::string, Shape>> parse_input_shape_flags(const std::vector<std::string>& flags) {
+  std::map<std::string, Shape> out;
+  for (const std::string& f : flags) {
+    auto eq = f.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return invalid_argument("--input-shape '", f, "' should look like NAME=d0,d1,...");
+    }
+    std::vector<int64_t> dims;
+    std::stringstream ss(f.substr(eq + 1));
+    std::string tok;
+    while (std::getline(ss, tok, ',')) {
+      try {
+        size_t used = 0;
+        long long d = std::stoll(tok, &used);
+        if (used != tok.size() || d <= 0 || d > (1LL << 31)) throw std::invalid_argument(tok);
+        dims.push_back(d);
+      } catch (const std::exception&) {
+        return invalid_argument("--input-shape '", f, "': '", tok, "' is not a positive dimension");
+      }
+    }
+    if (dims.empty()) return invalid_argument("--input-shape '", f, "' has no dimensions");
+    out[f.substr(0, eq)] = Shape(dims);
+  }
+  return out;
+}
+
+Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& options) {
+  OpenedModel m;
+  m.path = path;
+  QE_ASSIGN_OR_RETURN(m.imported, import_onnx_file(path));
+  QE_ASSIGN_OR_RETURN(auto overrides, parse_input_shape_flags(options.input_shape_flags));
+  for (const auto& [name, shape] : overrides) {
+    ValueId v = m.imported.find_value(name);
+    if (v == kNoValue || !m.imported.is_graph_input(v)) {
+      return invalid_argument("--input-shape: model '", path, "' has no input named '", name, "'");
+    }
+    Value& val = m.imported.value(v);
+    if (val.shape_known && val.shape.rank() != shape.rank()) {
+      return invalid_argument("--input-shape: input '", name, "' has rank ", val.shape.rank(), " (shape ",
+                              val.shape.to_string(), "), got ", shape.to_string());
+    }
+    val.shape = shape;
+    val.shape_known = true;
+    val.dim_params.assign(shape.rank(), "");
+  }
+  SessionOptions so;
+  so.num_threads = options.threads;
+  so.optimize = options.optimize;
+  Graph copy = m.imported;
+  auto session = Session::create(std::move(copy), so);
+  if (!session.is_ok()) return session.status().with_context(path + ": ");
+  m.session = std::move(session).value();
+  return m;
+}
+
+Result<std::vector<Shape>> concrete_input_shapes(const Graph& g, int64_t batch) {
+  std::vector<Shape> shapes;
+  for (ValueId id : g.inputs()) {
+    const Value& v = g.value(id);
+    if (!v.shape_known) return invalid_argument("input '", v.name, "' has no declared shape; use --input-shape");
+    Shape s = v.shape;
+    for (size_t d = 0; d < s.rank(); ++d) {
+      if (s[d] < 0) s[d] = d == 0 ? batch : 1;
+    }
+    if (s.rank() > 0 && batch != 1 && v.shape[0] < 0) s[0] = batch;
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+std::string format_count(double v) {
+  char buf[32];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+
+}  // namespace qe::cli

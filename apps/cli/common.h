@@ -1,0 +1,45 @@
+// Shared pieces of the qengine subcommands: opening a model, input shapes, error reporting.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/session.h"
+#include "graph/graph.h"
+
+namespace qe::cli {
+
+// Exit codes: 0 ok, 1 the job failed while running, 2 bad usage or bad input.
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitBadInput = 2;
+
+// Prints "qengine: error: <message>" on one line and returns the exit code for the status.
+int report_error(const Status& status);
+void warn(const std::string& message);
+
+// "input=1,3,224,224" flags → name → shape.
+Result<std::map<std::string, Shape>> parse_input_shape_flags(const std::vector<std::string>& flags);
+
+struct OpenModelOptions {
+  std::vector<std::string> input_shape_flags;
+  int threads = 0;
+  bool optimize = true;
+};
+
+struct OpenedModel {
+  std::string path;
+  Graph imported;  // as read from the file, input-shape overrides applied
+  std::unique_ptr<Session> session;
+};
+
+Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& options);
+
+// Concrete shapes for the graph inputs: symbolic dims take `batch` in position 0, 1 elsewhere.
+Result<std::vector<Shape>> concrete_input_shapes(const Graph& g, int64_t batch);
+
+std::string format_count(double v);  // 11.2M, 1.82G
+
+}  // namespace qe::cli

@@ -1,0 +1,27 @@
+// qengine: load, run, evaluate and benchmark ONNX models on the CPU.
+#include <iostream>
+
+#include "apps/cli/commands.h"
+#include "apps/cli/common.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"qengine: a native inference and quantization engine for ONNX models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("qengine ") + QENGINE_VERSION);
+  int exit_code = qe::cli::kExitOk;
+  qe::cli::add_info_command(app, exit_code);
+  qe::cli::add_run_command(app, exit_code);
+  qe::cli::add_eval_command(app, exit_code);
+  qe::cli::add_bench_command(app, exit_code);
+  qe::cli::add_export_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : qe::cli::kExitBadInput;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "qengine: error: out of memory\n";
+    return qe::cli::kExitRuntime;
+  }
+  return exit_code;
+}

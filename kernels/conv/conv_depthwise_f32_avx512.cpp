@@ -1,0 +1,192 @@
+// conv_f32_depthwise_avx512. A step computes 4 output rows x 16 columns (4 independent
+// accumulators hide the FMA latency of each tap chain); 3x3 and 5x5 keep their weights in
+// registers.
+// Stride 1 along W reads the input in place: masked loads (masked lanes do not fault) supply
+// the left/right zero padding, rows above/below the input read a zero row. Other strides read a
+// padded copy whose columns are split by stride phase (depthwise_pad_plane), which makes every
+// tap a contiguous load again.
+#include <immintrin.h>
+
+// GCC 12 flags _mm512_undefined_ps() inside _mm512_max_ps/_mm512_min_ps as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <algorithm>
+
+#include "kernels/conv/conv_depthwise_internal.h"
+#include "kernels/gemm/act_vec_avx512.h"
+
+namespace qe::kernels {
+
+namespace {
+
+constexpr int kMaxTaps = 64;
+
+struct Plane {
+  const float* x;         // input plane, or its padded phase copy
+  const float* zero_row;  // for rows outside the input (in-place mode)
+  const float* w;
+  float bias;
+  float* y;
+  int64_t oH, oW;
+  int64_t in_rows, row_len;     // rows of `x` and floats between them
+  int64_t sh, dh, ph;           // row stride, dilation, padding (ph = 0 for the padded copy)
+  int64_t col_valid;            // in-place mode: input width (columns past it read zero)
+  int64_t col_off[kMaxTaps];    // per kw: column offset of the tap for output column 0
+  int kh, kw;
+  bool in_place;
+};
+
+inline __mmask16 range_mask(int64_t lo, int64_t hi) {
+  lo = std::max<int64_t>(lo, 0);
+  hi = std::min<int64_t>(hi, 16);
+  if (hi <= lo) return 0;
+  uint32_t bits = ((1u << hi) - 1) & ~((1u << lo) - 1);
+  return static_cast<__mmask16>(bits);
+}
+
+template <int KH, int KW, int R, int V, bool EDGE>
+[[gnu::always_inline]] inline void block(const Plane& pl, const __m512* wreg, const avx512::VecAct& act, int64_t oh, int64_t ow0) {
+  const int kh_n = KH ? KH : pl.kh, kw_n = KW ? KW : pl.kw;
+  __m512 acc[R][V];
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(pl.bias);
+  }
+  for (int i = 0; i < kh_n; ++i) {
+    const float* rows[R];
+    for (int r = 0; r < R; ++r) {
+      const int64_t ih = (oh + r) * pl.sh + i * pl.dh - pl.ph;
+      rows[r] = ih >= 0 && ih < pl.in_rows ? pl.x + ih * pl.row_len : pl.zero_row;
+    }
+    for (int j = 0; j < kw_n; ++j) {
+      const __m512 wv = (KH && KW) ? wreg[i * kw_n + j] : _mm512_set1_ps(pl.w[i * kw_n + j]);
+      const int64_t col = ow0 + pl.col_off[j];
+      for (int v = 0; v < V; ++v) {
+        __mmask16 m = 0xFFFF;
+        if (EDGE) {
+          // Lanes whose output column exists and whose input column lies in the row.
+          const int64_t c0 = col + 16 * v;
+          m = range_mask(-c0, pl.col_valid - c0) & range_mask(0, pl.oW - ow0 - 16 * v);
+        }
+        for (int r = 0; r < R; ++r) {
+          const float* src = rows[r] + col + 16 * v;
+          __m512 xv = EDGE ? _mm512_maskz_loadu_ps(m, src) : _mm512_loadu_ps(src);
+          acc[r][v] = _mm512_fmadd_ps(xv, wv, acc[r][v]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float* out = pl.y + (oh + r) * pl.oW + ow0;
+    for (int v = 0; v < V; ++v) {
+      if (EDGE) {
+        _mm512_mask_storeu_ps(out + 16 * v, range_mask(0, pl.oW - ow0 - 16 * v), act(acc[r][v]));
+      } else {
+        _mm512_storeu_ps(out + 16 * v, act(acc[r][v]));
+      }
+    }
+  }
+}
+
+// Rows [oh, oh + R) across the width, one vector of columns at a time; only the first and
+// last vectors of a row can need masks.
+template <int KH, int KW, int R>
+[[gnu::always_inline]] inline void band(const Plane& pl, const __m512* wreg, const avx512::VecAct& act, int64_t oh) {
+  const int64_t first = pl.col_off[0], last = pl.col_off[(KW ? KW : pl.kw) - 1];
+  for (int64_t ow0 = 0; ow0 < pl.oW; ow0 += 16) {
+    if (ow0 + 16 <= pl.oW && ow0 + first >= 0 && ow0 + 16 - 1 + last < pl.col_valid) {
+      block<KH, KW, R, 1, false>(pl, wreg, act, oh, ow0);
+    } else {
+      block<KH, KW, R, 1, true>(pl, wreg, act, oh, ow0);
+    }
+  }
+}
+
+template <int KH, int KW>
+void plane(const Plane& pl, const avx512::VecAct& activation) {
+  const avx512::VecAct act = activation;  // local: __m512 members could alias the float stores
+  __m512 wreg[KH * KW > 0 ? KH * KW : 1];
+  if (KH && KW) {
+    for (int i = 0; i < KH * KW; ++i) wreg[i] = _mm512_set1_ps(pl.w[i]);
+  }
+  int64_t oh = 0;
+  for (; oh + 4 <= pl.oH; oh += 4) band<KH, KW, 4>(pl, wreg, act, oh);
+  for (; oh < pl.oH; ++oh) band<KH, KW, 1>(pl, wreg, act, oh);
+}
+
+}  // namespace
+
+void conv_f32_depthwise_avx512(const ConvF32Params& p, const DepthwiseGeometry& g, const float* x, const float* w,
+                               const float* bias, float* y, int64_t plane_begin, int64_t plane_end, float* scratch) {
+  const int64_t C = p.in_channels, ks = p.kernel[1] * p.kernel[2];
+  const bool post_act = !avx512::has_vector_act(p.act.kind);
+  const avx512::VecAct act(post_act ? Activation{} : p.act);
+  Plane pl{};
+  pl.oH = p.out[1];
+  pl.oW = p.out[2];
+  pl.kh = static_cast<int>(p.kernel[1]);
+  pl.kw = static_cast<int>(p.kernel[2]);
+  pl.sh = p.stride[1];
+  pl.dh = p.dilation[1];
+  pl.in_place = g.in_place;
+  if (g.in_place) {
+    std::fill(scratch, scratch + g.scratch_floats, 0.f);
+    pl.zero_row = scratch;
+    pl.in_rows = p.in[1];
+    pl.row_len = p.in[2];
+    pl.ph = p.pad[1];
+    pl.col_valid = p.in[2];
+    for (int j = 0; j < pl.kw; ++j) pl.col_off[j] = j * p.dilation[2] - p.pad[2];
+  } else {
+    pl.zero_row = scratch;  // unused: the copy covers every row the taps reach
+    pl.x = scratch;
+    pl.in_rows = g.rows;
+    pl.row_len = g.row_stride;
+    pl.ph = 0;
+    pl.col_valid = g.row_stride;  // the copy is zero-padded and has slack: no masking needed
+    for (int j = 0; j < pl.kw; ++j) {
+      const int64_t t = j * p.dilation[2];
+      pl.col_off[j] = (t % p.stride[2]) * g.phase_len + t / p.stride[2];
+    }
+  }
+  if (depthwise_use_channels16(p)) {
+    // Blocks of up to 16 consecutive channels of one image.
+    for (int64_t pi = plane_begin; pi < plane_end;) {
+      const int64_t c = pi % C;
+      const int64_t n = std::min({int64_t{16}, plane_end - pi, C - c});
+      depthwise_channels16_avx512(p, x + pi * p.in_size(), w + c * ks, bias ? bias + c : nullptr,
+                                  y + pi * p.out_size(), static_cast<int>(n), scratch);
+      pi += n;
+    }
+    return;
+  }
+  if (depthwise3x3_supported(p)) {
+    std::fill(scratch, scratch + g.scratch_floats, 0.f);
+    for (int64_t pi = plane_begin; pi < plane_end; ++pi) {
+      const int64_t c = pi % C;
+      depthwise3x3_plane_avx512(p, x + pi * p.in_size(), w + c * ks, bias ? bias[c] : 0.f, y + pi * p.out_size(),
+                                scratch);
+    }
+    return;
+  }
+  for (int64_t pi = plane_begin; pi < plane_end; ++pi) {
+    const int64_t c = pi % C;
+    if (g.in_place) {
+      pl.x = x + pi * p.in_size();
+    } else {
+      depthwise_pad_plane(p, g, x + pi * p.in_size(), scratch);
+    }
+    pl.w = w + c * ks;
+    pl.bias = bias ? bias[c] : 0.f;
+    pl.y = y + pi * p.out_size();
+    if (pl.kh == 3 && pl.kw == 3) {
+      plane<3, 3>(pl, act);
+    } else if (pl.kh == 5 && pl.kw == 5) {
+      plane<5, 5>(pl, act);
+    } else {
+      plane<0, 0>(pl, act);
+    }
+    if (post_act) apply_activation_inplace(pl.y, p.out_size(), p.act);
+  }
+}
+
+}  // namespace qe::kernels

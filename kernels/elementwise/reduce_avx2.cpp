@@ -1,0 +1,8 @@
+#include "kernels/elementwise/reduce_impl.h"
+#include "kernels/elementwise/simd_avx2.h"
+
+namespace qe::kernels {
+
+const ReduceF32Ukernels reduce_f32_avx2 = {&reduce_row_f32_impl<avx2::F32>, &reduce_cols_f32_impl<avx2::F32>};
+
+}  // namespace qe::kernels

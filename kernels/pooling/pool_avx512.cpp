@@ -1,0 +1,19 @@
+#include "kernels/elementwise/simd_avx512.h"
+#include "kernels/pooling/pool_impl.h"
+
+namespace qe::kernels {
+
+void max_pool_f32_avx512(const PoolParams& p, const float* x, float* y, int64_t p0, int64_t p1) {
+  pool_f32_impl<avx512::F32, false>(p, x, y, p0, p1);
+}
+void avg_pool_f32_avx512(const PoolParams& p, const float* x, float* y, int64_t p0, int64_t p1) {
+  pool_f32_impl<avx512::F32, true>(p, x, y, p0, p1);
+}
+void global_avg_pool_f32_avx512(const float* x, float* y, int64_t size, int64_t p0, int64_t p1) {
+  global_avg_pool_f32_impl<avx512::F32>(x, y, size, p0, p1);
+}
+void global_max_pool_f32_avx512(const float* x, float* y, int64_t size, int64_t p0, int64_t p1) {
+  global_max_pool_f32_impl<avx512::F32>(x, y, size, p0, p1);
+}
+
+}  // namespace qe::kernels

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make demo`: the main job on the bundled demo model and images (nothing outside the repo).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${1:-$root/build}"
+qengine="$build/apps/qengine"
+model="$root/examples/models/fmnist_tiny_cnn.onnx"
+images="$root/examples/images"
+
+echo "== qengine info"
+"$qengine" info "$model"
+echo
+echo "== qengine run (two images)"
+"$qengine" run "$model" "$images/7_sneaker/$(ls "$images/7_sneaker" | head -1)" "$images/8_bag/$(ls "$images/8_bag" | head -1)" --top 3
+echo
+echo "== qengine eval on $(find "$images" -name '*.png' | wc -l) bundled images"
+"$qengine" eval "$model" "$images"
+echo
+echo "== qengine bench"
+"$qengine" bench "$model" --runs 200

@@ -1,0 +1,136 @@
+// Bad input through the real `qengine` binary: a clear one-line error naming what is wrong,
+// exit code 2, no crash; unreadable images in a folder are skipped with a warning.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "engine/data/npy.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() / ("qengine_cli_test_" + std::to_string(std::random_device{}()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+CommandResult run_qengine(const std::string& args, const TempDir& tmp) {
+  std::string exe = qe::test::require_file(qe::test::binary_dir() + "/apps/qengine");
+  fs::path out = tmp.path() / "stdout.txt", err = tmp.path() / "stderr.txt";
+  std::string cmd = exe + " " + args + " > " + out.string() + " 2> " + err.string();
+  int status = std::system(cmd.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+void check_one_line_error(const CommandResult& r, const std::string& must_mention) {
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.rfind("qengine: error: ", 0) == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find(must_mention) != std::string::npos);
+}
+
+std::string tiny_model() { return qe::test::require_file(qe::test::source_dir() + "/examples/models/fmnist_tiny_cnn.onnx"); }
+
+}  // namespace
+
+TEST_CASE("a missing model file") {
+  TempDir tmp;
+  auto r = run_qengine("info " + (tmp.path() / "nope.onnx").string(), tmp);
+  check_one_line_error(r, "nope.onnx");
+}
+
+TEST_CASE("a truncated model") {
+  TempDir tmp;
+  std::ifstream in(tiny_model(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::path cut = tmp.path() / "truncated.onnx";
+  std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 3));
+  auto r = run_qengine("info " + cut.string(), tmp);
+  check_one_line_error(r, "truncated.onnx");
+}
+
+TEST_CASE("a model with an op qengine does not know") {
+  TempDir tmp;
+  // Det is a valid ONNX op that qengine does not implement.
+  std::string model = qe::test::require_file("/usr/share/libonnx-testdata/data/node/test_det_2d/model.onnx");
+  auto r = run_qengine("info " + model, tmp);
+  check_one_line_error(r, "Det");
+}
+
+TEST_CASE("an image folder with a corrupt JPEG and a text file") {
+  TempDir tmp;
+  fs::path cls = tmp.path() / "images" / "7_sneaker";
+  fs::create_directories(cls);
+  fs::path src = fs::path(qe::test::source_dir()) / "examples/images/7_sneaker";
+  int copied = 0;
+  for (const auto& e : fs::directory_iterator(src)) {
+    if (copied++ < 3) fs::copy_file(e.path(), cls / e.path().filename());
+  }
+  std::ofstream(cls / "broken.jpg") << "\xff\xd8\xff\xe0 this is not really a jpeg";
+  std::ofstream(cls / "notes.txt") << "not an image";
+  auto r = run_qengine("eval " + tiny_model() + " " + (tmp.path() / "images").string() + " --json", tmp);
+  INFO("stderr: " << r.err << "\nstdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("\"images\":3") != std::string::npos);
+  CHECK(r.out.find("\"skipped\":1") != std::string::npos);
+  CHECK(r.err.find("notes.txt") != std::string::npos);
+}
+
+TEST_CASE("an empty image folder") {
+  TempDir tmp;
+  fs::create_directories(tmp.path() / "empty");
+  auto r = run_qengine("eval " + tiny_model() + " " + (tmp.path() / "empty").string(), tmp);
+  check_one_line_error(r, "empty");
+}
+
+TEST_CASE("an input of the wrong rank") {
+  TempDir tmp;
+  fs::path npy = tmp.path() / "x.npy";
+  REQUIRE(qe::write_npy(npy.string(), qe::Tensor(qe::DType::kF32, qe::Shape({1, 28, 28}))).is_ok());
+  auto r = run_qengine("run " + tiny_model() + " --input input=" + npy.string(), tmp);
+  check_one_line_error(r, "input");
+  auto r2 = run_qengine("bench " + tiny_model() + " --input-shape input=1,28,28", tmp);
+  check_one_line_error(r2, "rank");
+}
+
+TEST_CASE("bad usage exits with 2") {
+  TempDir tmp;
+  auto r = run_qengine("eval", tmp);
+  CHECK(r.exit_code == 2);
+  auto r2 = run_qengine("frobnicate", tmp);
+  CHECK(r2.exit_code == 2);
+}
