@@ -90,7 +90,10 @@ Result<std::unique_ptr<Session>> Session::create(Graph graph, SessionOptions opt
     pm.add(make_constant_folding_pass());
     pm.add(make_dead_code_elimination_pass());
     if (options.fold_batch_norm) pm.add(make_fold_batch_norm_pass());
-    if (options.fuse_activations) pm.add(make_fuse_activation_pass());
+    if (options.fuse_activations) {
+      pm.add(make_fuse_hardswish_pass());
+      pm.add(make_fuse_activation_pass());
+    }
     PassContext ctx = make_pass_context(*s->pool_);
     QE_RETURN_IF_ERROR(pm.run(g, ctx));
     QE_RETURN_IF_ERROR(infer_shapes(g));

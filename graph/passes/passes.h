@@ -13,5 +13,6 @@ std::unique_ptr<Pass> make_constant_folding_pass();
 std::unique_ptr<Pass> make_dead_code_elimination_pass();
 std::unique_ptr<Pass> make_fold_batch_norm_pass();
 std::unique_ptr<Pass> make_fuse_activation_pass();
+std::unique_ptr<Pass> make_fuse_hardswish_pass();
 
 }  // namespace qe

@@ -1,14 +1,17 @@
-// Bad input through the real `qengine` binary: a clear one-line error naming what is wrong,
+// The real `qengine` binary. Bad input: a clear one-line error naming what is wrong,
 // exit code 2, no crash; unreadable images in a folder are skipped with a warning.
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/data/npy.h"
 #include "support/test_support.h"
@@ -133,4 +136,19 @@ TEST_CASE("bad usage exits with 2") {
   CHECK(r.exit_code == 2);
   auto r2 = run_qengine("frobnicate", tmp);
   CHECK(r2.exit_code == 2);
+}
+
+TEST_CASE("eval of the tiny CNN on all 10,000 Fashion-MNIST test images matches onnxruntime's top-1") {
+  TempDir tmp;
+  std::string model = qe::test::shared_path("models/fmnist_tiny_cnn.onnx");
+  std::string val = qe::test::shared_path("data/fashion-mnist/val");
+  auto r = run_qengine("eval " + model + " " + val + " --json --quiet --batch 32", tmp);
+  INFO("stderr: " << r.err << "\nstdout: " << r.out);
+  REQUIRE(r.exit_code == 0);
+  auto got = nlohmann::json::parse(r.out);
+  std::ifstream sidecar_file(qe::test::shared_path("models/fmnist_tiny_cnn.json"));
+  auto ort = nlohmann::json::parse(sidecar_file)["accuracy"];  // onnxruntime's figures
+  CHECK(got["images"].get<int>() == 10000);
+  CHECK(std::fabs(got["top1"].get<double>() - ort["ort_top1"].get<double>()) <= 0.0005);
+  CHECK(std::fabs(got["top5"].get<double>() - ort["ort_top5"].get<double>()) <= 0.0005);
 }
