@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@ struct BenchArgs {
   int warmup = 5;
   double max_seconds = 20.0;
   bool json = false;
+  bool profile = false;
   std::vector<std::string> input_shapes;
 };
 
@@ -63,6 +65,39 @@ int run_bench(const BenchArgs& a) {
     if (!r.is_ok()) return report_error(r.status());
     ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     if (std::chrono::duration<double>(t1 - start).count() > a.max_seconds && ms.size() >= 5) break;
+  }
+  if (a.profile) {
+    // Time between consecutive observer calls is the node that just ran (observers cost ~nothing).
+    std::map<std::string, double> per_node, per_op;
+    std::map<std::string, std::string> node_op;
+    int profiled = 0;
+    for (int i = 0; i < std::max(5, a.runs / 2); ++i, ++profiled) {
+      auto last = clock::now();
+      auto r = m->session->run_observed(inputs, [&](const Graph& g, ValueId v, const TensorView&) {
+        const Value& val = g.value(v);
+        if (val.producer == kNoNode || g.node(val.producer).outputs[0] != v) return;  // once per node
+        auto now = clock::now();
+        const Node& n = g.node(val.producer);
+        double us = std::chrono::duration<double, std::micro>(now - last).count();
+        per_node[n.name] += us;
+        per_op[std::string(op_name(n.op))] += us;
+        node_op[n.name] = std::string(op_name(n.op));
+        last = now;
+      });
+      if (!r.is_ok()) return report_error(r.status());
+    }
+    std::vector<std::pair<double, std::string>> ops, nodes;
+    double total = 0;
+    for (auto& [k, v] : per_op) { ops.push_back({v / profiled, k}); total += v / profiled; }
+    for (auto& [k, v] : per_node) nodes.push_back({v / profiled, k});
+    std::sort(ops.rbegin(), ops.rend());
+    std::sort(nodes.rbegin(), nodes.rend());
+    std::fprintf(stderr, "profile (%d runs, mean us per run; total %.1f us)\n", profiled, total);
+    for (auto& [us, op] : ops) std::fprintf(stderr, "  %-22s %9.1f us  %5.1f%%\n", op.c_str(), us, 100 * us / total);
+    std::fprintf(stderr, "slowest nodes:\n");
+    for (size_t i = 0; i < std::min<size_t>(15, nodes.size()); ++i) {
+      std::fprintf(stderr, "  %-40s %-18s %9.1f us\n", nodes[i].second.c_str(), node_op[nodes[i].second].c_str(), nodes[i].first);
+    }
   }
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
@@ -108,6 +143,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--warmup", args->warmup, "Untimed runs first (default 5)")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--max-seconds", args->max_seconds, "Stop timing after this long (default 20)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->add_flag("--profile", args->profile, "Also print time per op type and the slowest nodes (stderr)");
   cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");
   cmd->callback([args, &exit_code] { exit_code = run_bench(*args); });
 }
