@@ -8,8 +8,12 @@ packages=(
   libeigen3-dev libdnnl-dev libxtensor-dev nlohmann-json3-dev libstb-dev catch2
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libcli11-dev libglpk-dev libbenchmark-dev
-
 )
+# onnxruntime (the independent cross-check of QCDQ files and the latency comparison) comes from npm
+# as onnxruntime-node; Node.js itself from Debian unless a node is already on the PATH.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,4 +29,10 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+ort_dir="$(cd "$(dirname "$0")/.." && pwd)/benchmarks/ort"
+if [ ! -f "$ort_dir/node_modules/onnxruntime-node/package.json" ]; then
+  echo "setup-deps: installing onnxruntime-node into benchmarks/ort (npm, --ignore-scripts)"
+  (cd "$ort_dir" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi

@@ -1,17 +1,14 @@
 // qengine eval MODEL DIR: top-1/top-5 accuracy and throughput on an ImageNet-style folder.
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cstring>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
+#include "apps/cli/accuracy.h"
 #include "apps/cli/commands.h"
 #include "apps/cli/common.h"
 #include "apps/cli/preprocessing_flags.h"
-#include "engine/data/batch_loader.h"
 #include "engine/data/image_folder.h"
 
 namespace qe::cli {
@@ -31,25 +28,6 @@ struct EvalArgs {
   PreprocessingFlags pre;
 };
 
-// Evenly spaced samples so that a limited run still covers every class.
-std::vector<Sample> pick_samples(const std::vector<Sample>& all, int64_t limit) {
-  if (limit < 0 || limit >= static_cast<int64_t>(all.size())) return all;
-  std::vector<Sample> out;
-  for (int64_t i = 0; i < limit; ++i) out.push_back(all[static_cast<size_t>(i * static_cast<int64_t>(all.size()) / limit)]);
-  return out;
-}
-
-void draw_progress(int64_t done, int64_t total, int64_t correct, double seconds) {
-  const int width = 30;
-  int filled = total ? static_cast<int>(width * done / total) : width;
-  double rate = seconds > 0 ? done / seconds : 0;
-  double eta = rate > 0 ? (total - done) / rate : 0;
-  std::fprintf(stderr, "\r[%.*s%*s] %lld/%lld  top-1 %.2f%%  %.0f img/s  ETA %.0fs ", filled,
-               "##############################", width - filled, "", static_cast<long long>(done),
-               static_cast<long long>(total), done ? 100.0 * correct / done : 0.0, rate, eta);
-  std::fflush(stderr);
-}
-
 int run_eval(const EvalArgs& a) {
   OpenModelOptions mo;
   mo.input_shape_flags = a.input_shapes;
@@ -64,96 +42,40 @@ int run_eval(const EvalArgs& a) {
     for (const auto& w : dataset->warnings) warn(w);
   }
   const Value& in = m->imported.value(m->imported.inputs()[0]);
-  int64_t batch = a.batch;
-  int64_t fixed_batch = in.shape_known && in.shape.rank() == 4 && in.shape[0] > 0 ? in.shape[0] : 0;
-  if (fixed_batch && fixed_batch != batch) {
-    if (!a.quiet) warn("model input '" + in.name + "' has a fixed batch of " + std::to_string(fixed_batch) + "; using it");
-    batch = fixed_batch;
+  const int64_t fixed_batch = in.shape_known && in.shape.rank() == 4 && in.shape[0] > 0 ? in.shape[0] : 0;
+  if (fixed_batch && fixed_batch != a.batch && !a.quiet) {
+    warn("model input '" + in.name + "' has a fixed batch of " + std::to_string(fixed_batch) + "; using it");
   }
-  std::vector<Sample> samples = pick_samples(dataset->samples, a.limit);
-  BatchLoaderOptions lo;
-  lo.batch_size = static_cast<int>(batch);
-  lo.num_workers = a.workers;
-  if (in.shape_known && in.shape.rank() == 4 && in.shape[2] > 0 && in.shape[3] > 0) {
-    lo.height = static_cast<int>(in.shape[2]);
-    lo.width = static_cast<int>(in.shape[3]);
-  }
-  auto loader = BatchLoader::create(samples, *pre, lo);
-  if (!loader.is_ok()) return report_error(loader.status().with_context(a.folder + ": "));
-
-  const bool progress = !a.json && !a.quiet && isatty(STDERR_FILENO);
-  int64_t seen = 0, top1 = 0, top5 = 0;
-  double infer_seconds = 0;
-  auto start = std::chrono::steady_clock::now();
-  while (auto b = (*loader)->next()) {
-    Tensor input = b->input;
-    int64_t n = b->size();
-    if (fixed_batch && n < fixed_batch) {  // pad the last batch up to the model's fixed size
-      Shape s = input.shape();
-      s[0] = fixed_batch;
-      Tensor padded(DType::kF32, s);
-      std::memcpy(padded.raw(), input.raw(), input.bytes());
-      input = padded;
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    auto out = m->session->run({input});
-    infer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!out.is_ok()) {
-      if (progress) std::fprintf(stderr, "\n");
-      return report_error(out.status());
-    }
-    const Tensor& logits = (*out)[0];
-    if (logits.dtype() != DType::kF32 || logits.shape().rank() != 2 || logits.shape()[0] != input.shape()[0]) {
-      return report_error(invalid_argument("output '", m->session->output_names()[0], "' has shape ",
-                                           logits.shape().to_string(), "; eval needs [batch, classes] logits"));
-    }
-    const int64_t classes = logits.shape()[1];
-    for (int64_t i = 0; i < n; ++i) {
-      int label = b->labels[static_cast<size_t>(i)];
-      if (label >= classes) {
-        return report_error(invalid_argument(a.folder, ": class '", dataset->classes[static_cast<size_t>(label)], "' has index ",
-                                             label, " but the model has only ", classes, " outputs"));
-      }
-      const float* row = logits.data<float>() + i * classes;
-      float target = row[label];
-      int64_t rank = 0;  // classes scoring strictly higher; ties resolve toward the lower index
-      for (int64_t c = 0; c < classes; ++c) {
-        if (row[c] > target || (row[c] == target && c < label)) ++rank;
-      }
-      top1 += rank == 0;
-      top5 += rank < 5;
-    }
-    seen += n;
-    if (progress) {
-      draw_progress(seen, static_cast<int64_t>(samples.size()) - (*loader)->num_skipped(), top1,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-  }
-  if (progress) std::fprintf(stderr, "\n");
-  double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  AccuracyOptions ao;
+  ao.batch = a.batch;
+  ao.workers = a.workers;
+  ao.progress = !a.json && !a.quiet && isatty(STDERR_FILENO);
+  auto r = measure_accuracy(*m->session, m->imported, pick_samples(dataset->samples, a.limit), dataset->classes, *pre,
+                            a.folder, ao);
+  if (!r.is_ok()) return report_error(r.status());
   if (!a.quiet && !a.json) {
-    for (const auto& w : (*loader)->warnings()) warn(w);
+    for (const auto& w : r->warnings) warn(w);
   }
-  if (seen == 0) return report_error(invalid_argument(a.folder, ": no image could be read"));
+  const double seen = static_cast<double>(r->images);
   nlohmann::json j = {{"model", a.model},
                       {"folder", a.folder},
-                      {"images", seen},
-                      {"skipped", (*loader)->num_skipped()},
-                      {"top1", static_cast<double>(top1) / seen},
-                      {"top5", static_cast<double>(top5) / seen},
-                      {"images_per_s", seen / total_seconds},
-                      {"inference_images_per_s", seen / infer_seconds},
-                      {"batch", batch},
+                      {"images", r->images},
+                      {"skipped", r->skipped},
+                      {"top1", r->top1 / seen},
+                      {"top5", r->top5 / seen},
+                      {"images_per_s", seen / r->seconds},
+                      {"inference_images_per_s", seen / r->infer_seconds},
+                      {"batch", r->batch},
                       {"threads", m->session->num_threads()},
                       {"preprocessing", pre->to_string()}};
   if (a.json) {
     std::cout << j.dump() << "\n";
   } else {
     std::printf("%s on %s\n", a.model.c_str(), a.folder.c_str());
-    std::printf("images: %lld (skipped %lld)\n", static_cast<long long>(seen), static_cast<long long>((*loader)->num_skipped()));
-    std::printf("top-1:  %.2f%%\ntop-5:  %.2f%%\n", 100.0 * top1 / seen, 100.0 * top5 / seen);
+    std::printf("images: %lld (skipped %lld)\n", static_cast<long long>(r->images), static_cast<long long>(r->skipped));
+    std::printf("top-1:  %.2f%%\ntop-5:  %.2f%%\n", 100.0 * r->top1 / seen, 100.0 * r->top5 / seen);
     std::printf("speed:  %.1f images/s end to end, %.1f images/s inference (batch %lld, %d threads)\n",
-                seen / total_seconds, seen / infer_seconds, static_cast<long long>(batch), m->session->num_threads());
+                seen / r->seconds, seen / r->infer_seconds, static_cast<long long>(r->batch), m->session->num_threads());
   }
   return kExitOk;
 }

@@ -45,17 +45,14 @@ Result<std::map<std::string, Shape>> parse_input_shape_flags(const std::vector<s
   return out;
 }
 
-Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& options) {
-  OpenedModel m;
-  m.path = path;
-  QE_ASSIGN_OR_RETURN(m.imported, import_onnx_file(path));
-  QE_ASSIGN_OR_RETURN(auto overrides, parse_input_shape_flags(options.input_shape_flags));
+Status apply_input_shape_flags(Graph& g, const std::string& path, const std::vector<std::string>& flags) {
+  QE_ASSIGN_OR_RETURN(auto overrides, parse_input_shape_flags(flags));
   for (const auto& [name, shape] : overrides) {
-    ValueId v = m.imported.find_value(name);
-    if (v == kNoValue || !m.imported.is_graph_input(v)) {
+    ValueId v = g.find_value(name);
+    if (v == kNoValue || !g.is_graph_input(v)) {
       return invalid_argument("--input-shape: model '", path, "' has no input named '", name, "'");
     }
-    Value& val = m.imported.value(v);
+    Value& val = g.value(v);
     if (val.shape_known && val.shape.rank() != shape.rank()) {
       return invalid_argument("--input-shape: input '", name, "' has rank ", val.shape.rank(), " (shape ",
                               val.shape.to_string(), "), got ", shape.to_string());
@@ -64,6 +61,14 @@ Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& 
     val.shape_known = true;
     val.dim_params.assign(shape.rank(), "");
   }
+  return Status::ok();
+}
+
+Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& options) {
+  OpenedModel m;
+  m.path = path;
+  QE_ASSIGN_OR_RETURN(m.imported, import_onnx_file(path));
+  QE_RETURN_IF_ERROR(apply_input_shape_flags(m.imported, path, options.input_shape_flags));
   SessionOptions so;
   so.num_threads = options.threads;
   so.optimize = options.optimize;

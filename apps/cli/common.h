@@ -23,6 +23,9 @@ void warn(const std::string& message);
 // "input=1,3,224,224" flags → name → shape.
 Result<std::map<std::string, Shape>> parse_input_shape_flags(const std::vector<std::string>& flags);
 
+// Applies --input-shape overrides to the graph inputs (rank must match).
+Status apply_input_shape_flags(Graph& g, const std::string& path, const std::vector<std::string>& flags);
+
 struct OpenModelOptions {
   std::vector<std::string> input_shape_flags;
   int threads = 0;
