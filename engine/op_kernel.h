@@ -90,5 +90,6 @@ void register_compute_kernels(KernelRegistry& r);      // Conv, ConvTranspose, G
 void register_pooling_kernels(KernelRegistry& r);      // pools, BatchNormalization, LayerNormalization
 void register_elementwise_kernels(KernelRegistry& r);  // unary, binary, activations, Softmax, reductions
 void register_data_kernels(KernelRegistry& r);         // shape and data movement ops
+void register_quant_kernels(KernelRegistry& r);        // FakeQuant, Trunc, QuantizeLinear, DequantizeLinear
 
 }  // namespace qe

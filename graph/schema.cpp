@@ -26,6 +26,7 @@ const SchemaTable& schemas() {
     register_pooling_schemas(t);
     register_elementwise_schemas(t);
     register_data_schemas(t);
+    register_quant_schemas(t);
     return t;
   }();
   return table;

@@ -76,6 +76,7 @@ void register_compute_schemas(SchemaTable& t);      // Conv, ConvTranspose, Gemm
 void register_pooling_schemas(SchemaTable& t);      // pools, BatchNormalization, LayerNormalization
 void register_elementwise_schemas(SchemaTable& t);  // unary, binary, activations, Softmax, reductions
 void register_data_schemas(SchemaTable& t);         // shape and data movement ops
+void register_quant_schemas(SchemaTable& t);        // FakeQuant, Trunc, QuantizeLinear, DequantizeLinear
 
 // Helpers shared by schema files.
 Status expect_float_input(const InferContext& ctx, int i);

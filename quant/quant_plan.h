@@ -52,6 +52,7 @@ struct QuantPlan {
   std::vector<PlannedQuantizer> quantizers;
   std::vector<PlannedTrunc> truncs;
   bool keep_batch_norm = false;  // finn: BatchNormalization stays in the graph
+  std::vector<std::string> notes;  // what the policy forced or decided (printed by --explain-config)
 };
 
 }  // namespace qe

@@ -81,6 +81,27 @@ QuantSpec default_activation_spec() {
   return s;
 }
 
+void merge_spec_fields(QuantSpec& dst, const QuantSpec& src, uint32_t mask) {
+  if (mask & kFieldEnabled) dst.enabled = src.enabled;
+  if (mask & kFieldKind) dst.kind = src.kind;
+  if (mask & kFieldBits) dst.bits = src.bits;
+  if (mask & kFieldSign) dst.sign = src.sign;
+  if (mask & kFieldSymmetric) dst.symmetric = src.symmetric;
+  if (mask & kFieldNarrow) dst.narrow = src.narrow;
+  if (mask & kFieldGranularity) dst.granularity = src.granularity;
+  if (mask & kFieldGroupSize) dst.group_size = src.group_size;
+  if (mask & kFieldScaleType) dst.scale_type = src.scale_type;
+  if (mask & kFieldRounding) dst.rounding = src.rounding;
+  if (mask & kFieldMethod) dst.method = src.method;
+  if (mask & kFieldPercentile) dst.percentile = src.percentile;
+  // A named format first, so that individual fields given next to it refine it.
+  if (mask & kFieldMinifloat) dst.minifloat = src.minifloat;
+  if (mask & kFieldExponentBits) dst.minifloat.exponent_bits = src.minifloat.exponent_bits;
+  if (mask & kFieldMantissaBits) dst.minifloat.mantissa_bits = src.minifloat.mantissa_bits;
+  if (mask & kFieldExponentBias) dst.minifloat.exponent_bias = src.minifloat.exponent_bias;
+  if (mask & kFieldMaxVal) dst.minifloat.max_val = src.minifloat.max_val;
+}
+
 std::string describe_spec(const QuantSpec& s) {
   if (!s.enabled) return "float";
   std::ostringstream o;

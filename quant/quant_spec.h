@@ -3,6 +3,7 @@
 // quantizers with it, the calibrator turns it into QuantParams.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,31 @@ struct BiasSpec {
 QuantSpec default_weight_spec();      // 8 bit, signed, symmetric, per tensor, abs-max, float scale
 QuantSpec default_activation_spec();  // 8 bit, auto sign, symmetric, per tensor, percentile 99.999
 
+// Fields of a QuantSpec, as bits of a mask: which fields a rule set explicitly (RuleSet merges
+// field by field; the full policy lets a consumer's explicitly set input fields override the
+// producer's output spec).
+enum SpecField : uint32_t {
+  kFieldEnabled = 1u << 0,
+  kFieldKind = 1u << 1,
+  kFieldBits = 1u << 2,
+  kFieldSign = 1u << 3,
+  kFieldSymmetric = 1u << 4,
+  kFieldNarrow = 1u << 5,
+  kFieldGranularity = 1u << 6,
+  kFieldGroupSize = 1u << 7,
+  kFieldScaleType = 1u << 8,
+  kFieldRounding = 1u << 9,
+  kFieldMethod = 1u << 10,
+  kFieldPercentile = 1u << 11,
+  kFieldMinifloat = 1u << 12,  // the whole format ("format": "e4m3")
+  kFieldExponentBits = 1u << 13,
+  kFieldMantissaBits = 1u << 14,
+  kFieldExponentBias = 1u << 15,
+  kFieldMaxVal = 1u << 16,
+};
+// Copies the fields of `src` named by `mask` into `dst`.
+void merge_spec_fields(QuantSpec& dst, const QuantSpec& src, uint32_t mask);
+
 // The resolved settings of one node. Roles: weight (the constant input of a compute op),
 // bias, input (an activation entering the node), output (the node's activation output).
 struct NodeQuantConfig {
@@ -63,6 +89,10 @@ struct NodeQuantConfig {
   QuantSpec output = default_activation_spec();
   BiasSpec bias;
   std::vector<std::string> matched_rules;  // names (or "#index") of the rules that matched, in order
+  // SpecField masks of the fields that matching rules set (not defaults or flags).
+  uint32_t weight_set = 0;
+  uint32_t input_set = 0;
+  uint32_t output_set = 0;
 };
 
 // One line for --explain-config: "w8 per_channel absmax | in u8 percentile(99.999) | ...".

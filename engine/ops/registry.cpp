@@ -9,6 +9,7 @@ const KernelRegistry& KernelRegistry::global() {
     register_pooling_kernels(r);
     register_elementwise_kernels(r);
     register_data_kernels(r);
+    register_quant_kernels(r);
     return r;
   }();
   return registry;

@@ -11,6 +11,7 @@
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 
+#include "frontends/onnx/onnx_export_dialect.h"
 #include "frontends/onnx/onnx_export_lower.h"
 #include "frontends/onnx/onnx_proto_util.h"
 
@@ -30,7 +31,7 @@ int64_t ir_version_for_opset(int64_t opset) {
 
 class Writer {
  public:
-  Writer(const Graph& g, const OnnxExportOptions& o) : g_(g), options_(o) {}
+  Writer(const Graph& g, const OnnxExportOptions& o, const OnnxDialect& d) : g_(g), options_(o), dialect_(d) {}
 
   Status write(int64_t opset, onnx::ModelProto* model) {
     model->set_ir_version(ir_version_for_opset(opset));
@@ -38,6 +39,11 @@ class Writer {
     auto* imp = model->add_opset_import();
     imp->set_domain("");
     imp->set_version(opset);
+    for (const auto& [domain, version] : dialect_.opset_imports) {
+      auto* extra = model->add_opset_import();
+      extra->set_domain(domain);
+      extra->set_version(version);
+    }
     onnx::GraphProto* gp = model->mutable_graph();
     gp->set_name(g_.name.empty() ? "qengine" : g_.name);
     assign_names();
@@ -120,7 +126,13 @@ class Writer {
   }
 
   Status write_node(const Node& n, onnx::NodeProto* np) {
-    np->set_op_type(std::string(op_name(n.op)));
+    std::optional<NodeSpelling> spelling = dialect_.spell ? dialect_.spell(n) : std::nullopt;
+    if (spelling) {
+      np->set_op_type(spelling->op_type);
+      if (!spelling->domain.empty()) np->set_domain(spelling->domain);
+    } else {
+      np->set_op_type(std::string(op_name(n.op)));
+    }
     np->set_name(n.name);
     for (ValueId v : n.inputs) np->add_input(v == kNoValue ? std::string() : names_[static_cast<size_t>(v)]);
     for (ValueId v : n.outputs) np->add_output(v == kNoValue ? std::string() : names_[static_cast<size_t>(v)]);
@@ -135,23 +147,26 @@ class Writer {
 
   const Graph& g_;
   const OnnxExportOptions& options_;
+  const OnnxDialect& dialect_;
   std::vector<std::string> names_;
 };
 
-Result<onnx::ModelProto> build_model(const Graph& g, const OnnxExportOptions& options) {
-  QE_ASSIGN_OR_RETURN(ExportLowering lowered, lower_for_export(g, options.opset));
+Result<onnx::ModelProto> build_model(const ExportLowering& lowered, const OnnxExportOptions& options,
+                                     const OnnxDialect& dialect) {
   if (options.check && lowered.opset > onnx_checker_max_opset()) {
     return unsupported("the model needs ONNX opset ", lowered.opset, " (", lowered.opset_reason,
                        "), but the linked ONNX checker only knows opsets up to ", onnx_checker_max_opset(),
                        "; export with checking disabled to write it unchecked");
   }
   onnx::ModelProto model;
-  Writer w(lowered.graph, options);
+  Writer w(lowered.graph, options, dialect);
   QE_RETURN_IF_ERROR(w.write(lowered.opset, &model));
   if (model.ByteSizeLong() >= (size_t{1} << 31)) {
     return out_of_range("the model serialises to ", model.ByteSizeLong(),
                         " bytes; protobuf cannot write 2 GiB or more in one file");
   }
+  // The checker skips the schemas of domains it does not know, as long as the model declares
+  // their opset import (the dialect's), so QONNX files are checked too.
   if (options.check) {
     try {
       onnx::checker::check_model(model);
@@ -170,17 +185,38 @@ int64_t onnx_checker_max_opset() {
   return it == map.end() ? 0 : it->second.second;
 }
 
-Result<std::string> export_onnx_bytes(const Graph& g, const OnnxExportOptions& options) {
-  QE_ASSIGN_OR_RETURN(onnx::ModelProto model, build_model(g, options));
+Result<std::string> export_lowered_bytes(const ExportLowering& lowered, const OnnxExportOptions& options,
+                                         const OnnxDialect& dialect) {
+  QE_ASSIGN_OR_RETURN(onnx::ModelProto model, build_model(lowered, options, dialect));
   std::string bytes;
   if (!model.SerializeToString(&bytes)) return internal_error("protobuf failed to serialise the exported model");
   return bytes;
+}
+
+Result<std::string> export_onnx_bytes(const Graph& g, const OnnxExportOptions& options) {
+  QE_ASSIGN_OR_RETURN(ExportLowering lowered, lower_for_export(g, options.opset));
+  // Quantizer nodes have two file forms with different limits; the caller picks one.
+  for (size_t i = 0; i < lowered.graph.num_nodes(); ++i) {
+    const Node& n = lowered.graph.node(static_cast<NodeId>(i));
+    if (n.alive && (n.op == OpKind::kFakeQuant || n.op == OpKind::kTrunc)) {
+      return unsupported(describe_node(lowered.graph, n.id),
+                         " is a quantizer, which plain ONNX export cannot write; export the graph as QONNX "
+                         "(export_qonnx) or as QuantizeLinear/DequantizeLinear (export_qcdq)");
+    }
+  }
+  return export_lowered_bytes(lowered, options, OnnxDialect{});
 }
 
 Status export_onnx_file(const Graph& g, const std::string& path, const OnnxExportOptions& options) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return invalid_argument("cannot export to '", path, "': it is a directory");
   QE_ASSIGN_OR_RETURN(std::string bytes, export_onnx_bytes(g, options));
+  return write_file_atomically(path, bytes);
+}
+
+Status write_file_atomically(const std::string& path, const std::string& bytes) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return invalid_argument("cannot export to '", path, "': it is a directory");
   fs::path target(path);
   fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";

@@ -2,6 +2,8 @@
 // expects: fused activations (`_act*`) become separate nodes again, Upsample becomes Resize,
 // axes go back to attributes where the opset wants them; other internal attributes (`_...`)
 // are not written. Every model is checked with onnx::checker before it is returned or written.
+// Quantizer nodes (FakeQuant, Trunc) are refused here: quantized graphs are written as QONNX or
+// QCDQ (frontends/onnx/quant_export.h).
 #pragma once
 
 #include <cstdint>

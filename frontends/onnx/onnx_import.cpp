@@ -15,6 +15,8 @@
 
 #include "frontends/onnx/onnx_normalize.h"
 #include "frontends/onnx/onnx_proto_util.h"
+#include "frontends/onnx/qcdq_import.h"
+#include "frontends/onnx/qonnx_import.h"
 
 namespace qe {
 
@@ -125,8 +127,8 @@ Result<Tensor> constant_node_value(const onnx::NodeProto& node, const TensorSour
 
 class Importer {
  public:
-  Importer(onnx::ModelProto& m, std::string model_name, TensorSource src, OnnxModelInfo* info)
-      : m_(m), model_(std::move(model_name)), src_(std::move(src)), info_(info) {}
+  Importer(onnx::ModelProto& m, std::string model_name, TensorSource src, OnnxModelInfo* info, bool fuse_qcdq)
+      : m_(m), model_(std::move(model_name)), src_(std::move(src)), info_(info), fuse_qcdq_(fuse_qcdq) {}
 
   Result<Graph> run() {
     if (!m_.has_graph()) return invalid_argument(model_, ": is not an ONNX model (no graph)");
@@ -155,10 +157,21 @@ class Importer {
       return invalid_argument(model_, ": value '", name, "' is used by node '", first_user_[name],
                               "' but is not a graph input, an initializer or the output of any node");
     }
+    // After value_info, so a quantizer's input rank is known where the file states it.
+    for (const QonnxNode& q : qonnx_nodes_) {
+      auto it = domain_opsets_.find(q.domain);
+      Status st = convert_qonnx_node(g_, q.id, q.op_type, q.domain, it == domain_opsets_.end() ? 0 : it->second);
+      if (!st.is_ok()) return st.with_context(model_ + ": ");
+    }
     // Normalisation may add helper nodes, which are already canonical.
     const size_t imported_nodes = g_.num_nodes();
     for (size_t i = 0; i < imported_nodes; ++i) {
+      if (!g_.node(static_cast<NodeId>(i)).alive) continue;
       Status st = normalize_onnx_node(g_, static_cast<NodeId>(i), g_.opset);
+      if (!st.is_ok()) return st.with_context(model_ + ": ");
+    }
+    if (fuse_qcdq_) {
+      Status st = fuse_qcdq_chains(g_);
       if (!st.is_ok()) return st.with_context(model_ + ": ");
     }
     return std::move(g_);
@@ -204,6 +217,9 @@ class Importer {
   // Values are created for every node output before any node is added, so a file whose nodes
   // are not in dependency order still imports (the graph sorts itself).
   Status add_nodes(const onnx::GraphProto& gp) {
+    for (const auto& imp : m_.opset_import()) {
+      if (is_qonnx_domain(imp.domain())) domain_opsets_[imp.domain()] = imp.version();
+    }
     std::unordered_set<std::string> node_names;
     for (const auto& np : gp.node()) {
       if (!np.name().empty()) node_names.insert(np.name());
@@ -221,14 +237,24 @@ class Importer {
       }
       const std::string domain = np.domain().empty() ? "ai.onnx" : np.domain();
       if (info_) info_->op_counts[np.op_type()]++;
-      if (!is_default_domain(np.domain())) {
+      std::optional<OpKind> op;
+      if (is_qonnx_domain(np.domain())) {
+        op = qonnx_op_kind(np.op_type());
+        if (!op) {
+          return unsupported(model_, ": node '", name, "' has op type '", np.op_type(), "' in QONNX domain '", domain,
+                             "'; the supported QONNX ops are Quant, IntQuant, BipolarQuant, FloatQuant and Trunc");
+        }
+      } else if (!is_default_domain(np.domain())) {
         return unsupported(model_, ": node '", name, "' has op type '", np.op_type(), "' in domain '", domain,
-                           "'; only the default ONNX domain (ai.onnx) is supported");
-      }
-      auto op = op_from_name(np.op_type());
-      if (!op) {
-        return unsupported(model_, ": op type '", np.op_type(), "' (node '", name, "', domain '", domain,
-                           "') is not supported");
+                           "'; only the default ONNX domain (ai.onnx) and the QONNX domains are supported");
+      } else {
+        op = op_from_name(np.op_type());
+        // qengine's quantizer nodes are IR only; in a file they are QONNX ops.
+        if (op == OpKind::kFakeQuant || op == OpKind::kTrunc) op.reset();
+        if (!op) {
+          return unsupported(model_, ": op type '", np.op_type(), "' (node '", name, "', domain '", domain,
+                             "') is not supported");
+        }
       }
       ops[static_cast<size_t>(i)] = op;
       const std::string what = str_cat(model_, ": node '", name, "' (", np.op_type(), ")");
@@ -275,7 +301,8 @@ class Importer {
       while (!inputs.empty() && inputs.back() == kNoValue) inputs.pop_back();
       while (!outputs.empty() && outputs.back() == kNoValue) outputs.pop_back();
       if (outputs.empty()) return invalid_argument(what, ": has no outputs");
-      g_.add_node(*ops[static_cast<size_t>(i)], name, std::move(inputs), std::move(outputs), std::move(attrs));
+      NodeId id = g_.add_node(*ops[static_cast<size_t>(i)], name, std::move(inputs), std::move(outputs), std::move(attrs));
+      if (is_qonnx_domain(np.domain())) qonnx_nodes_.push_back({id, np.op_type(), np.domain()});
     }
     return Status::ok();
   }
@@ -319,6 +346,14 @@ class Importer {
   std::unordered_set<std::string> defined_;
   std::unordered_map<std::string, ValueId> pending_;  // used before (or without) being defined
   std::unordered_map<std::string, std::string> first_user_;
+  struct QonnxNode {
+    NodeId id;
+    std::string op_type;
+    std::string domain;
+  };
+  std::vector<QonnxNode> qonnx_nodes_;  // converted once every constant is known
+  std::unordered_map<std::string, int64_t> domain_opsets_;
+  bool fuse_qcdq_;
 };
 
 }  // namespace
@@ -351,7 +386,7 @@ Result<Graph> import_model(onnx::ModelProto& model, const std::string& base_dir,
   src.base_dir = base_dir;
   src.allow_external = options.allow_external_data;
   if (info) *info = OnnxModelInfo{};
-  Importer importer(model, name, src, info);
+  Importer importer(model, name, src, info, options.fuse_qcdq);
   return importer.run();
 }
 

@@ -1,8 +1,9 @@
 // ONNX → qe::Graph. The importer parses defensively (size and recursion limits, byte counts
 // checked against declared shapes, external data confined to the model's folder) and rewrites
 // every supported opset (1-21) into one canonical form, so schemas and kernels see a single
-// spelling of each op (opset-13+ style: axes, pads, splits, bounds as inputs). No shape
-// inference happens here; the caller runs qe::infer_shapes.
+// spelling of each op (opset-13+ style: axes, pads, splits, bounds as inputs). QONNX
+// quantizers (qonnx_import.h) and QCDQ chains (qcdq_import.h) become FakeQuant / Trunc nodes.
+// No shape inference happens here; the caller runs qe::infer_shapes.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,9 @@ struct OnnxImportOptions {
   size_t max_model_bytes = (size_t{1} << 31) - 1;
   int max_recursion_depth = 64;  // nesting of protobuf messages (subgraphs, attribute tensors)
   bool allow_external_data = true;
+  // QuantizeLinear → [Clip] → DequantizeLinear chains (and integer constants → [Clip] →
+  // DequantizeLinear) become FakeQuant nodes; off keeps every Q/DQ node as written.
+  bool fuse_qcdq = true;
 };
 
 // What the file declared, before normalisation (for reports and for tests).

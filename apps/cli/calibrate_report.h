@@ -1,0 +1,42 @@
+// What `qengine calibrate` reports: calibration.json (every quantizer with its parameters,
+// observed range and SQNR) and the summary printed at the end.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/cli/accuracy.h"
+#include "quant/calibrator.h"
+#include "quant/quant_plan.h"
+#include "quant/sqnr_report.h"
+
+namespace qe::cli {
+
+struct ValComparison {
+  int64_t images = 0;
+  double float_top1 = 0, float_top5 = 0;
+  double quant_top1 = 0, quant_top5 = 0;
+  double agreement = 0;  // fraction of images where both give the same top-1 class
+  static ValComparison from(const AccuracyResult& f, const AccuracyResult& q);
+};
+
+struct CalibrateSummary {
+  std::string model, calib_dir, val_dir, policy, rule_file;
+  int64_t samples = 0, skipped = 0;
+  double calibration_seconds = 0, total_seconds = 0;
+  std::vector<std::string> files;  // written, relative to the output directory
+  std::string qcdq_skipped_reason;  // why no QCDQ file was written
+  std::optional<ValComparison> val;
+};
+
+Result<nlohmann::json> calibration_report_json(const Graph& float_graph, const QuantPlan& plan,
+                                               const CalibrationResult& calibration, const SqnrReport& sqnr,
+                                               const CalibrateSummary& summary);
+nlohmann::json summary_json(const CalibrateSummary& s, const QuantPlan& plan, const SqnrReport& sqnr);
+void print_summary(std::ostream& out, const CalibrateSummary& s, const QuantPlan& plan, const SqnrReport& sqnr,
+                   const std::string& out_dir);
+
+}  // namespace qe::cli

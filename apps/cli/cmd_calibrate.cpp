@@ -1,0 +1,363 @@
+// qengine calibrate MODEL CALIB_DIR: rules → plan → calibration on images → QONNX + QCDQ +
+// calibration.json (+ float vs quantized accuracy with --val). Every output appears at once or
+// not at all.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/cli/accuracy.h"
+#include "apps/cli/calibrate_report.h"
+#include "apps/cli/commands.h"
+#include "apps/cli/common.h"
+#include "apps/cli/output_files.h"
+#include "apps/cli/preprocessing_flags.h"
+#include "engine/data/batch_loader.h"
+#include "engine/data/image_folder.h"
+#include "frontends/onnx/onnx_import.h"
+#include "frontends/onnx/quant_export.h"
+#include "quant/calibrator.h"
+#include "quant/lower_trunc.h"
+#include "quant/materialize.h"
+#include "quant/policy.h"
+#include "quant/prepare.h"
+#include "quant/rules.h"
+#include "quant/sqnr_report.h"
+
+namespace qe::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CalibrateArgs {
+  std::string model;
+  std::string calib_dir;
+  std::string out_dir;
+  std::string config;
+  std::string policy;
+  int64_t samples = 1000;
+  int64_t sqnr_samples = 128;
+  std::string val_dir;
+  int64_t val_limit = -1;
+  std::vector<std::string> input_shapes;
+  int batch = 16;
+  int threads = 0;
+  int workers = 2;
+  bool explain = false;
+  bool json = false;
+  bool quiet = false;
+  bool qcdq_int4 = false;
+  // Flags that change the rule file's defaults (-1 / empty: not given).
+  int w_bits = -1, a_bits = -1, bias_bits = -1, first_last_bits = -1;
+  bool per_channel = false, per_tensor = false, po2 = false, act_sym = false, act_asym = false;
+  std::string w_method, a_method;
+  double percentile = -1;
+  PreprocessingFlags pre;
+};
+
+std::string model_stem(const std::string& path) {
+  std::string stem = fs::path(path).filename().string();
+  if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".onnx") == 0) stem.resize(stem.size() - 5);
+  return stem;
+}
+
+Result<QuantFlags> flags_from_args(const CalibrateArgs& a) {
+  QuantFlags f;
+  if (a.w_bits != -1) f.w_bits = a.w_bits;
+  if (a.a_bits != -1) f.a_bits = a.a_bits;
+  if (a.bias_bits != -1) f.bias_bits = a.bias_bits;
+  if (a.first_last_bits != -1) f.first_last_bits = a.first_last_bits;
+  if (a.per_channel && a.per_tensor) return invalid_argument("--per-channel and --per-tensor exclude each other");
+  if (a.per_channel) f.per_channel = true;
+  if (a.per_tensor) f.per_channel = false;
+  if (a.po2) f.po2 = true;
+  if (a.act_sym && a.act_asym) return invalid_argument("--act-sym and --act-asym exclude each other");
+  if (a.act_sym) f.act_symmetric = true;
+  if (a.act_asym) f.act_symmetric = false;
+  if (!a.policy.empty()) f.policy = a.policy;
+  if (!a.w_method.empty()) f.w_method = a.w_method;
+  if (!a.a_method.empty()) f.a_method = a.a_method;
+  if (a.percentile != -1) f.percentile = a.percentile;
+  return f;
+}
+
+// Feeds calibration batches from an image folder; pads nothing (the calibrator takes any batch).
+class FolderSource {
+ public:
+  static Result<FolderSource> create(const std::vector<Sample>& samples, const Preprocessing& pre, const Graph& g,
+                                     int batch, int workers) {
+    const Value& in = g.value(g.inputs()[0]);
+    BatchLoaderOptions lo;
+    lo.batch_size = batch;
+    lo.num_workers = workers;
+    if (in.shape_known && in.shape.rank() == 4) {
+      if (in.shape[0] > 0) lo.batch_size = static_cast<int>(in.shape[0]);
+      if (in.shape[2] > 0 && in.shape[3] > 0) {
+        lo.height = static_cast<int>(in.shape[2]);
+        lo.width = static_cast<int>(in.shape[3]);
+      }
+    }
+    FolderSource s;
+    s.fixed_batch_ = in.shape_known && in.shape.rank() == 4 && in.shape[0] > 0 ? in.shape[0] : 0;
+    QE_ASSIGN_OR_RETURN(s.loader_, BatchLoader::create(samples, pre, lo));
+    return s;
+  }
+  BatchSource source() {
+    return [this](std::vector<Tensor>& inputs) -> Result<bool> {
+      auto b = loader_->next();
+      if (!b) return false;
+      Tensor t = b->input;
+      if (fixed_batch_ && b->size() < fixed_batch_) {
+        Shape s = t.shape();
+        s[0] = fixed_batch_;
+        Tensor padded(DType::kF32, s);
+        std::memcpy(padded.raw(), t.raw(), t.bytes());
+        t = padded;
+      }
+      inputs = {t};
+      seen_ += b->size();
+      return true;
+    };
+  }
+  int64_t seen() const { return seen_; }
+  int64_t skipped() const { return loader_->num_skipped(); }
+  std::vector<std::string> warnings() const { return loader_->warnings(); }
+
+ private:
+  FolderSource() = default;
+  std::shared_ptr<BatchLoader> loader_;
+  int64_t fixed_batch_ = 0;
+  int64_t seen_ = 0;
+};
+
+void draw_bar(const char* what, int64_t done, int64_t total, double seconds) {
+  const int width = 30;
+  const int filled = total ? static_cast<int>(width * std::min<int64_t>(done, total) / total) : width;
+  const double rate = seconds > 0 ? done / seconds : 0;
+  std::fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld  %.0f img/s ", what, filled, "##############################",
+               width - filled, "", static_cast<long long>(done), static_cast<long long>(total), rate);
+  std::fflush(stderr);
+}
+
+int run_calibrate(const CalibrateArgs& a) {
+  const bool chatty = !a.json && !a.quiet;
+  const bool progress = chatty && isatty(STDERR_FILENO);
+  const auto t_start = std::chrono::steady_clock::now();
+
+  // Rules first: a typo in the rule file should not wait for the model to load.
+  RuleSet rules = default_rule_set();
+  if (!a.config.empty()) {
+    auto loaded = load_rule_file(a.config);
+    if (!loaded.is_ok()) return report_error(loaded.status());
+    rules = std::move(loaded).value();
+  }
+  auto flags = flags_from_args(a);
+  if (!flags.is_ok()) return report_error(flags.status());
+  if (Status st = apply_flags(rules, *flags); !st.is_ok()) return report_error(st);
+
+  auto imported = import_onnx_file(a.model);
+  if (!imported.is_ok()) return report_error(imported.status());
+  Graph model = std::move(imported).value();
+  if (Status st = apply_input_shape_flags(model, a.model, a.input_shapes); !st.is_ok()) return report_error(st);
+  auto pre = resolve_preprocessing(a.model, model, a.pre, !chatty);
+  if (!pre.is_ok()) return report_error(pre.status());
+
+  const std::string policy = !a.policy.empty() ? a.policy : !rules.policy.empty() ? rules.policy : "full";
+  PrepareOptions po;
+  po.keep_batch_norm = policy == "finn";
+  po.num_threads = a.threads;
+  auto prepared = prepare_float_graph(model, po);
+  if (!prepared.is_ok()) return report_error(prepared.status().with_context(a.model + ": "));
+  const Graph& float_graph = *prepared;
+
+  auto config = resolve_rules(float_graph, rules);
+  if (!config.is_ok()) return report_error(config.status());
+  config->policy = policy;
+  auto plan = make_quant_plan(float_graph, *config, policy);
+  if (!plan.is_ok()) return report_error(plan.status().with_context(a.model + ": "));
+  if (a.explain) {
+    std::cout << explain_config(float_graph, *config, &*plan);
+    for (const auto& w : config->warnings) warn(w);
+    return kExitOk;
+  }
+  if (chatty) {
+    for (const auto& w : config->warnings) warn(w);
+  }
+
+  // The output directory is checked before the long part.
+  const std::string out_dir = !a.out_dir.empty() ? a.out_dir : model_stem(a.model) + "-quant";
+  auto outputs = OutputFileSet::open(out_dir);
+  if (!outputs.is_ok()) return report_error(outputs.status());
+
+  auto dataset = scan_image_folder(a.calib_dir);
+  if (!dataset.is_ok()) return report_error(dataset.status());
+  if (chatty) {
+    for (const auto& w : dataset->warnings) warn(w);
+  }
+  const std::vector<Sample> calib_samples = pick_samples(dataset->samples, a.samples);
+
+  auto source = FolderSource::create(calib_samples, *pre, float_graph, a.batch, a.workers);
+  if (!source.is_ok()) return report_error(source.status().with_context(a.calib_dir + ": "));
+  CalibrationOptions co;
+  co.num_threads = a.threads;
+  const auto t_cal = std::chrono::steady_clock::now();
+  const int64_t total = static_cast<int64_t>(calib_samples.size());
+  if (progress) {
+    co.progress = [&](int64_t done) {
+      draw_bar("calibrating", done, total,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_cal).count());
+    };
+  }
+  auto calibration = calibrate(float_graph, *plan, source->source(), co);
+  if (progress) std::fprintf(stderr, "\n");
+  if (chatty) {
+    for (const auto& w : source->warnings()) warn(w);
+  }
+  if (!calibration.is_ok()) return report_error(calibration.status().with_context(a.calib_dir + ": "));
+  if (source->seen() == 0) return report_error(invalid_argument(a.calib_dir, ": no calibration image could be read"));
+
+  auto quantized = materialize_plan(float_graph, *plan, *calibration);
+  if (!quantized.is_ok()) return report_error(quantized.status());
+
+  // Per-layer SQNR on (a prefix of) the calibration images.
+  const std::vector<Sample> sqnr_samples = pick_samples(calib_samples, a.sqnr_samples);
+  auto sqnr_source = FolderSource::create(sqnr_samples, *pre, float_graph, a.batch, a.workers);
+  if (!sqnr_source.is_ok()) return report_error(sqnr_source.status());
+  SqnrOptions so;
+  so.num_threads = a.threads;
+  auto sqnr = measure_sqnr(float_graph, *quantized, *plan, sqnr_source->source(), -1, so);
+  if (!sqnr.is_ok()) return report_error(sqnr.status());
+
+  CalibrateSummary summary;
+  summary.model = a.model;
+  summary.calib_dir = a.calib_dir;
+  summary.policy = policy;
+  summary.rule_file = a.config;
+  summary.samples = source->seen();
+  summary.skipped = source->skipped();
+  summary.calibration_seconds = calibration->seconds;
+
+  // Accuracy on the validation folder: float and quantized, image by image.
+  if (!a.val_dir.empty()) {
+    auto val = scan_image_folder(a.val_dir);
+    if (!val.is_ok()) return report_error(val.status());
+    const std::vector<Sample> val_samples = pick_samples(val->samples, a.val_limit);
+    AccuracyOptions ao;
+    ao.batch = a.batch;
+    ao.workers = a.workers;
+    ao.progress = progress;
+    SessionOptions sopt;
+    sopt.num_threads = a.threads;
+    auto float_session = Session::create(float_graph, sopt);
+    if (!float_session.is_ok()) return report_error(float_session.status());
+    auto quant_session = Session::create(*quantized, sopt);
+    if (!quant_session.is_ok()) return report_error(quant_session.status());
+    ao.progress_label = "float     ";
+    auto fa = measure_accuracy(**float_session, float_graph, val_samples, val->classes, *pre, a.val_dir, ao);
+    if (!fa.is_ok()) return report_error(fa.status());
+    ao.progress_label = "quantized ";
+    auto qa = measure_accuracy(**quant_session, *quantized, val_samples, val->classes, *pre, a.val_dir, ao);
+    if (!qa.is_ok()) return report_error(qa.status());
+    summary.val = ValComparison::from(*fa, *qa);
+    summary.val_dir = a.val_dir;
+  }
+
+  // Outputs: QONNX always; QCDQ when every quantizer fits it.
+  const std::string stem = model_stem(a.model);
+  if (Status st = export_qonnx(*quantized, outputs->temp_path_for(stem + ".qonnx.onnx")); !st.is_ok()) {
+    return report_error(st.with_context("writing " + stem + ".qonnx.onnx: "));
+  }
+  summary.files.push_back(stem + ".qonnx.onnx");
+  QcdqExportOptions qo;
+  qo.int4_weights = a.qcdq_int4;
+  auto qcdq_graph = lower_trunc_to_standard_ops(*quantized);
+  Status qcdq_ok = qcdq_graph.is_ok() ? lower_to_qcdq(*qcdq_graph, qo).status() : qcdq_graph.status();
+  if (qcdq_ok.is_ok()) {
+    if (Status st = export_qcdq(*qcdq_graph, outputs->temp_path_for(stem + ".qcdq.onnx"), qo); !st.is_ok()) {
+      return report_error(st.with_context("writing " + stem + ".qcdq.onnx: "));
+    }
+    summary.files.push_back(stem + ".qcdq.onnx");
+  } else {
+    summary.qcdq_skipped_reason = qcdq_ok.message();
+  }
+  // The sidecar travels with the outputs so that `qengine eval OUT/<model>.qonnx.onnx` preprocesses alike.
+  const std::string sidecar = sidecar_path_for(a.model);
+  if (fs::exists(sidecar)) {
+    std::ifstream in(sidecar, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    for (const char* kind : {".qonnx", ".qcdq"}) {
+      if (std::string(kind) == ".qcdq" && !summary.qcdq_skipped_reason.empty()) continue;
+      if (Status st = outputs->write_text(stem + kind + ".json", text.str()); !st.is_ok()) return report_error(st);
+    }
+  }
+  summary.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  auto report = calibration_report_json(float_graph, *plan, *calibration, *sqnr, summary);
+  if (!report.is_ok()) return report_error(report.status());
+  if (Status st = outputs->write_text("calibration.json", report->dump(2) + "\n"); !st.is_ok()) return report_error(st);
+  auto written = outputs->commit();
+  if (!written.is_ok()) return report_error(written.status());
+  summary.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+  if (a.json) {
+    std::cout << summary_json(summary, *plan, *sqnr).dump() << "\n";
+  } else if (!a.quiet) {
+    print_summary(std::cout, summary, *plan, *sqnr, out_dir);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_calibrate_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<CalibrateArgs>();
+  CLI::App* cmd = app.add_subcommand("calibrate", "Quantize a float model: calibrate on images, write QONNX and QCDQ");
+  cmd->add_option("model", args->model, "Float ONNX model")->required();
+  cmd->add_option("calib_dir", args->calib_dir, "Calibration images: DIR/<class>/<image> (or any folder of folders)")
+      ->required();
+  cmd->add_option("-o,--output-dir", args->out_dir, "Output directory (default: <model>-quant)");
+  cmd->add_option("--config", args->config, "Quantization rule file (JSON, see docs/config.md)");
+  cmd->add_option("--policy", args->policy, "Where quantizers go: layerwise, full (default) or finn")
+      ->check(CLI::IsMember({"layerwise", "full", "finn"}));
+  cmd->add_option("--samples", args->samples, "Calibration images, spread over the folder (default 1000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--sqnr-samples", args->sqnr_samples, "Images for the per-layer SQNR report (default 128)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--val", args->val_dir, "Validation folder: float vs quantized top-1/top-5");
+  cmd->add_option("--val-limit", args->val_limit, "Validate on N images spread over the folder")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");
+  cmd->add_option("--batch", args->batch, "Batch size (default 16)")->check(CLI::Range(1, 4096));
+  cmd->add_option("--threads", args->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--decode-threads", args->workers, "Image decoding threads (default 2)")->check(CLI::Range(0, 64));
+  cmd->add_flag("--explain-config", args->explain, "Print the resolved settings per node and exit");
+  cmd->add_flag("--json", args->json, "Print one JSON summary object");
+  cmd->add_flag("--quiet", args->quiet, "No progress bar or warnings");
+  cmd->add_flag("--qcdq-int4", args->qcdq_int4, "Store <=4-bit QCDQ weights as ONNX int4/uint4 (opset 21)");
+  auto* q = "Quantization (override the rule file's defaults)";
+  cmd->add_option("--w-bits", args->w_bits, "Weight bits (1-8)")->group(q);
+  cmd->add_option("--a-bits", args->a_bits, "Activation bits (1-8)")->group(q);
+  cmd->add_option("--bias-bits", args->bias_bits, "Bias bits: 32, 16 or 0 (float)")->group(q);
+  cmd->add_option("--first-last-bits", args->first_last_bits, "Bits of the first and last compute layers")->group(q);
+  cmd->add_flag("--per-channel", args->per_channel, "Per-output-channel weight scales")->group(q);
+  cmd->add_flag("--per-tensor", args->per_tensor, "Per-tensor weight scales")->group(q);
+  cmd->add_flag("--po2", args->po2, "Power-of-two scales")->group(q);
+  cmd->add_flag("--act-sym", args->act_sym, "Symmetric activations (zero point 0)")->group(q);
+  cmd->add_flag("--act-asym", args->act_asym, "Asymmetric activations (with a zero point)")->group(q);
+  cmd->add_option("--w-method", args->w_method, "Weight range: absmax, minmax or mse")->group(q);
+  cmd->add_option("--a-method", args->a_method, "Activation range: percentile, minmax, mse or entropy")->group(q);
+  cmd->add_option("--percentile", args->percentile, "Activation percentile (default 99.999)")->group(q);
+  args->pre.add_to(cmd);
+  cmd->callback([args, &exit_code] { exit_code = run_calibrate(*args); });
+}
+
+}  // namespace qe::cli

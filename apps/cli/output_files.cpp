@@ -1,0 +1,68 @@
+#include "apps/cli/output_files.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace qe::cli {
+
+namespace fs = std::filesystem;
+
+Result<OutputFileSet> OutputFileSet::open(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    return io_error("output directory '", dir, "' exists and is not a directory");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return io_error("cannot create output directory '", dir, "': ", ec.message());
+  const std::string probe = (fs::path(dir) / (".qengine-write-test-" + std::to_string(::getpid()))).string();
+  std::FILE* f = std::fopen(probe.c_str(), "wb");
+  if (!f) return io_error("cannot write to output directory '", dir, "': ", std::strerror(errno));
+  std::fclose(f);
+  std::remove(probe.c_str());
+  return OutputFileSet(dir);
+}
+
+OutputFileSet::~OutputFileSet() {
+  for (const auto& [tmp, final_path] : files_) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+  }
+}
+
+std::string OutputFileSet::temp_path_for(const std::string& name) {
+  const std::string tmp = (fs::path(dir_) / ("." + name + ".partial-" + std::to_string(::getpid()))).string();
+  files_.emplace_back(tmp, (fs::path(dir_) / name).string());
+  return tmp;
+}
+
+Status OutputFileSet::write_text(const std::string& name, const std::string& text) {
+  const std::string tmp = temp_path_for(name);
+  std::ofstream out(tmp, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) return io_error("cannot write '", tmp, "': ", std::strerror(errno));
+  return Status::ok();
+}
+
+Result<std::vector<std::string>> OutputFileSet::commit() {
+  std::vector<std::string> written;
+  for (const auto& [tmp, final_path] : files_) {
+    std::error_code ec;
+    if (!fs::exists(tmp, ec)) return internal_error("output '", final_path, "' was never written");
+  }
+  for (const auto& [tmp, final_path] : files_) {
+    std::error_code ec;
+    fs::rename(tmp, final_path, ec);
+    if (ec) return io_error("cannot move '", tmp, "' to '", final_path, "': ", ec.message());
+    written.push_back(final_path);
+  }
+  files_.clear();
+  return written;
+}
+
+}  // namespace qe::cli

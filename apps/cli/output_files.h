@@ -1,0 +1,35 @@
+// A set of output files that appear together or not at all: each is written to a temporary
+// name inside the output directory, and all are renamed into place by commit(). Destroying the
+// set without commit() removes the temporaries, so a failed run leaves no partial files.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/core/status.h"
+
+namespace qe::cli {
+
+class OutputFileSet {
+ public:
+  // Creates `dir` when missing and checks that a file can be written there.
+  static Result<OutputFileSet> open(const std::string& dir);
+  OutputFileSet(OutputFileSet&& o) noexcept : dir_(std::move(o.dir_)), files_(std::move(o.files_)) { o.files_.clear(); }
+  OutputFileSet(const OutputFileSet&) = delete;
+  ~OutputFileSet();
+
+  const std::string& dir() const { return dir_; }
+  // The temporary path to write `name` to (a file name inside dir()).
+  std::string temp_path_for(const std::string& name);
+  Status write_text(const std::string& name, const std::string& text);
+  // Renames every temporary into place; returns the final paths.
+  Result<std::vector<std::string>> commit();
+
+ private:
+  explicit OutputFileSet(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+  std::vector<std::pair<std::string, std::string>> files_;  // temporary, final
+};
+
+}  // namespace qe::cli

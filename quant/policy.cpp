@@ -1,0 +1,87 @@
+// make_quant_plan() and the weight / bias placement every policy shares.
+#include "quant/policy.h"
+
+#include "quant/policy_internal.h"
+
+namespace qe {
+
+namespace policy_detail {
+
+bool is_quantizable_activation(const Graph& g, ValueId v) {
+  if (v == kNoValue) return false;
+  const Value& val = g.value(v);
+  return !val.is_constant() && val.dtype == DType::kF32;
+}
+
+void resolve_sign(QuantSpec& spec, bool non_negative) {
+  if (spec.sign == Signedness::kAuto) spec.sign = non_negative ? Signedness::kUnsigned : Signedness::kSigned;
+}
+
+int add_quantizer(QuantPlan& plan, PlannedQuantizer q) {
+  q.id = static_cast<int>(plan.quantizers.size());
+  plan.quantizers.push_back(std::move(q));
+  return plan.quantizers.back().id;
+}
+
+int add_weight_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cfg, NodeId id,
+                         const ComputeInputs& ci) {
+  const NodeQuantConfig& c = cfg.nodes[static_cast<size_t>(id)];
+  if (ci.weight < 0 || !c.weight.enabled) return -1;
+  const ValueId w = g.node(id).inputs[static_cast<size_t>(ci.weight)];
+  if (g.value(w).constant.dtype() != DType::kF32) return -1;
+  PlannedQuantizer q;
+  q.role = QuantRole::kWeight;
+  q.value = w;
+  q.owner = id;
+  q.spec = c.weight;
+  // Weights are signed unless the user says otherwise: a filter with only non-negative taps is
+  // an accident of training, not a property to bet the grid on.
+  resolve_sign(q.spec, false);
+  q.channel_axis = ci.channel_axis;
+  q.consumers = {Use{id, ci.weight}};
+  return add_quantizer(plan, std::move(q));
+}
+
+int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cfg, NodeId id, const ComputeInputs& ci,
+                       int input_quantizer, int weight_quantizer) {
+  const NodeQuantConfig& c = cfg.nodes[static_cast<size_t>(id)];
+  if (ci.bias < 0 || c.bias.bits == 0 || input_quantizer < 0 || weight_quantizer < 0) return -1;
+  const QuantSpec& in = plan.quantizers[static_cast<size_t>(input_quantizer)].spec;
+  const QuantSpec& w = plan.quantizers[static_cast<size_t>(weight_quantizer)].spec;
+  if (in.kind != QuantKind::kInt || w.kind != QuantKind::kInt) return -1;
+  if (w.granularity == Granularity::kPerGroup) {
+    plan.notes.push_back(describe_node(g, id) +
+                         ": bias left in float (per-group weight scales give no single bias scale)");
+    return -1;
+  }
+  PlannedQuantizer q;
+  q.role = QuantRole::kBias;
+  q.value = g.node(id).inputs[static_cast<size_t>(ci.bias)];
+  q.owner = id;
+  q.spec.bits = c.bias.bits;
+  q.spec.sign = Signedness::kSigned;
+  q.spec.symmetric = true;
+  q.spec.granularity = w.granularity;
+  q.spec.method = RangeMethod::kAbsMax;
+  q.channel_axis = w.granularity == Granularity::kPerChannel ? 0 : -1;
+  q.consumers = {Use{id, ci.bias}};
+  q.bias_input = input_quantizer;
+  q.bias_weight = weight_quantizer;
+  return add_quantizer(plan, std::move(q));
+}
+
+}  // namespace policy_detail
+
+Result<QuantPlan> make_quant_plan(const Graph& g, const ResolvedConfig& config, std::string_view policy) {
+  const std::string p(policy.empty() ? std::string_view(config.policy) : policy);
+  if (config.nodes.size() != g.num_nodes()) {
+    return invalid_argument("quantization config has ", config.nodes.size(), " node entries but graph '", g.name,
+                            "' has ", g.num_nodes(), " nodes: it was resolved for another graph");
+  }
+  if (p == "layerwise") return policy_detail::plan_layerwise(g, config);
+  if (p == "full") return policy_detail::plan_full(g, config, false);
+  if (p == "finn") return policy_detail::plan_full(g, config, true);
+  return invalid_argument("unknown quantization policy '", p, "' (expected layerwise, full or finn)");
+}
+
+}  // namespace qe

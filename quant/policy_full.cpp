@@ -1,0 +1,372 @@
+// Full-graph placement (Brevitas "fx") and its FINN variant.
+//
+// An activation is quantized once, at its origin: the first value upstream that was computed
+// rather than only moved by transparent ops (Reshape, MaxPool, Concat, ...). An origin gets a
+// quantizer when some consumer needs integer data (a compute op's activation input, Add / Sub,
+// Concat, an average pool), when it is an activation function's output, or when it is an
+// average pool's output that cannot become a Trunc. Average pools of quantized data with a
+// square window become AveragePool → Trunc, whose output is already on a grid.
+#include <algorithm>
+#include <functional>
+#include <numeric>
+
+#include "quant/policy_internal.h"
+
+namespace qe::policy_detail {
+
+namespace {
+
+std::vector<int64_t> ints_attr(const Node& n, const char* name) {
+  auto r = n.attrs.get_ints(name);
+  return r.is_ok() ? *r : std::vector<int64_t>{};
+}
+
+int64_t int_attr(const Node& n, const char* name, int64_t def) {
+  auto r = n.attrs.get_int(name, def);
+  return r.is_ok() ? *r : def;
+}
+
+// Elements summed per output of an average pool that can be computed as an integer sum and a
+// truncation; 0 when it cannot (non-square or dilated window, partial windows, padding that
+// changes the divisor, unknown global extent).
+int64_t trunc_window(const Graph& g, const Node& n) {
+  if (n.op == OpKind::kGlobalAveragePool) {
+    const Value& x = g.value(n.inputs[0]);
+    if (!x.shape_known || x.shape.rank() < 3) return 0;
+    int64_t w = 1;
+    for (size_t d = 2; d < x.shape.rank(); ++d) {
+      if (x.shape[d] <= 0) return 0;
+      w *= x.shape[d];
+    }
+    return w;
+  }
+  if (n.op != OpKind::kAveragePool) return 0;
+  const std::vector<int64_t> k = ints_attr(n, "kernel_shape");
+  if (k.empty() || std::any_of(k.begin(), k.end(), [&](int64_t d) { return d != k[0] || d <= 0; })) return 0;
+  const std::vector<int64_t> dil = ints_attr(n, "dilations");
+  if (std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; })) return 0;
+  if (int_attr(n, "ceil_mode", 0) != 0) return 0;
+  const std::vector<int64_t> pads = ints_attr(n, "pads");
+  auto auto_pad = n.attrs.get_string("auto_pad", "NOTSET");
+  const bool padded = std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; }) ||
+                      (auto_pad.is_ok() && *auto_pad != "NOTSET" && *auto_pad != "VALID");
+  // Padding divides border windows by fewer elements unless the padded zeros count.
+  if (padded && int_attr(n, "count_include_pad", 0) == 0) return 0;
+  return std::accumulate(k.begin(), k.end(), int64_t{1}, std::multiplies<int64_t>());
+}
+
+// Outputs through which a transparent node passes data (Split: all; others: the first).
+std::vector<ValueId> data_outputs(const Node& n) {
+  std::vector<ValueId> out;
+  const size_t count = n.op == OpKind::kSplit ? n.outputs.size() : std::min<size_t>(1, n.outputs.size());
+  for (size_t i = 0; i < count; ++i) {
+    if (n.outputs[i] != kNoValue) out.push_back(n.outputs[i]);
+  }
+  return out;
+}
+
+bool after_relu(const Graph& g, ValueId v) {
+  const NodeId p = g.value(v).producer;
+  if (p == kNoNode) return false;
+  const Node& n = g.node(p);
+  return n.op == OpKind::kRelu || (is_compute_op(n.op) && fused_activation(n) == "Relu");
+}
+
+class FullPlanner {
+ public:
+  FullPlanner(const Graph& g, const ResolvedConfig& cfg, bool finn) : g_(g), cfg_(cfg), finn_(finn) {}
+
+  Result<QuantPlan> run() {
+    plan_.policy = finn_ ? "finn" : "full";
+    plan_.keep_batch_norm = finn_;
+    QE_ASSIGN_OR_RETURN(non_negative_, non_negative_values(g_));
+    QE_ASSIGN_OR_RETURN(order_, g_.topological_order());
+    const size_t nv = g_.num_values();
+    origins_.assign(nv, {});
+    required_.assign(nv, false);
+    always_.assign(nv, false);
+    first_requirer_.assign(nv, kNoNode);
+    quantizer_of_.assign(nv, -1);
+    window_.assign(g_.num_nodes(), 0);
+    find_origins();
+    mark_required();
+    place();
+    share_groups();
+    if (finn_) QE_RETURN_IF_ERROR(apply_finn());
+    return std::move(plan_);
+  }
+
+ private:
+  const NodeQuantConfig& cfg(NodeId id) const { return cfg_.nodes[static_cast<size_t>(id)]; }
+  bool skipped(NodeId id) const { return cfg(id).skip; }
+
+  void find_origins() {
+    for (size_t v = 0; v < g_.num_values(); ++v) origins_[v] = {static_cast<ValueId>(v)};
+    for (NodeId id : order_) {
+      const Node& n = g_.node(id);
+      const std::vector<int> through = transparent_inputs(g_, id);
+      if (through.empty()) continue;
+      std::vector<ValueId> o;
+      for (int i : through) {
+        for (ValueId x : origins_[static_cast<size_t>(n.inputs[static_cast<size_t>(i)])]) {
+          if (std::find(o.begin(), o.end(), x) == o.end()) o.push_back(x);
+        }
+      }
+      for (ValueId out : data_outputs(n)) origins_[static_cast<size_t>(out)] = o;
+    }
+  }
+
+  void require(ValueId v, NodeId consumer) {
+    for (ValueId o : origins_[static_cast<size_t>(v)]) {
+      if (!is_quantizable_activation(g_, o)) continue;
+      required_[static_cast<size_t>(o)] = true;
+      if (first_requirer_[static_cast<size_t>(o)] == kNoNode) first_requirer_[static_cast<size_t>(o)] = consumer;
+    }
+  }
+
+  void mark_required() {
+    for (NodeId id : order_) {
+      const Node& n = g_.node(id);
+      if (skipped(id)) continue;
+      if (is_compute_op(n.op)) {
+        for (int i : compute_inputs(g_, id).activations) require(n.inputs[static_cast<size_t>(i)], id);
+        if (!fused_activation(n).empty()) mark_always(n.outputs[0]);
+      } else if (n.op == OpKind::kAdd || n.op == OpKind::kSub || n.op == OpKind::kConcat) {
+        for (ValueId v : n.inputs) {
+          if (v != kNoValue) require(v, id);
+        }
+      } else if (n.op == OpKind::kAveragePool || n.op == OpKind::kGlobalAveragePool) {
+        require(n.inputs[0], id);
+        window_[static_cast<size_t>(id)] = trunc_window(g_, n);
+      } else if (is_activation_op(n.op)) {
+        mark_always(n.outputs[0]);
+      }
+    }
+  }
+
+  void mark_always(ValueId v) {
+    if (v != kNoValue && is_quantizable_activation(g_, v) && has_data_consumer(g_, v))
+      always_[static_cast<size_t>(v)] = true;
+  }
+
+  // The non-skipped compute node downstream of `v` (through transparent ops and average pools)
+  // whose input settings a rule set explicitly; with several, the one asking for the most bits.
+  NodeId override_consumer(ValueId v) const {
+    NodeId best = kNoNode;
+    std::vector<bool> seen(g_.num_values(), false);
+    std::vector<ValueId> stack = {v};
+    while (!stack.empty()) {
+      const ValueId x = stack.back();
+      stack.pop_back();
+      if (seen[static_cast<size_t>(x)]) continue;
+      seen[static_cast<size_t>(x)] = true;
+      for (const Use& u : g_.value(x).uses) {
+        if (skipped(u.node)) continue;
+        const Node& n = g_.node(u.node);
+        if (is_compute_op(n.op)) {
+          const ComputeInputs ci = compute_inputs(g_, u.node);
+          const bool data =
+              std::find(ci.activations.begin(), ci.activations.end(), u.input_index) != ci.activations.end();
+          if (data && cfg(u.node).input_set != 0 &&
+              (best == kNoNode || cfg(u.node).input.bits > cfg(best).input.bits)) {
+            best = u.node;
+          }
+          continue;
+        }
+        const std::vector<int> through = transparent_inputs(g_, u.node);
+        if (std::find(through.begin(), through.end(), u.input_index) != through.end()) {
+          for (ValueId out : data_outputs(n)) stack.push_back(out);
+        } else if (window_[static_cast<size_t>(u.node)] > 0) {
+          stack.push_back(n.outputs[0]);
+        }
+      }
+    }
+    return best;
+  }
+
+  // Activation quantizer for origin `v`, if it needs one.
+  void place_activation(ValueId v) {
+    const size_t vi = static_cast<size_t>(v);
+    if (!(required_[vi] || always_[vi]) || !is_quantizable_activation(g_, v)) return;
+    PlannedQuantizer q;
+    q.value = v;
+    const NodeId producer = g_.value(v).producer;
+    if (producer != kNoNode && !skipped(producer)) {
+      q.role = QuantRole::kOutput;
+      q.owner = producer;
+      q.spec = cfg(producer).output;
+    } else {
+      // Graph inputs and outputs of skipped nodes: the first consumer that needs integer data owns it.
+      if (first_requirer_[vi] == kNoNode) return;
+      q.role = QuantRole::kInput;
+      q.owner = first_requirer_[vi];
+      q.spec = cfg(q.owner).input;
+    }
+    const NodeId over = override_consumer(v);
+    if (over != kNoNode) merge_spec_fields(q.spec, cfg(over).input, cfg(over).input_set);
+    if (!q.spec.enabled) return;
+    resolve_sign(q.spec, non_negative_[vi]);
+    quantizer_of_[vi] = add_quantizer(plan_, std::move(q));
+  }
+
+  // A pool over quantized data becomes AveragePool → Trunc (its output then needs no
+  // quantizer); otherwise its output gets an ordinary quantizer.
+  void place_pool(NodeId id) {
+    const Node& n = g_.node(id);
+    std::vector<int> inputs;
+    for (ValueId o : origins_[static_cast<size_t>(n.inputs[0])])
+      inputs.push_back(quantizer_of_[static_cast<size_t>(o)]);
+    const bool quantized = !inputs.empty() && std::all_of(inputs.begin(), inputs.end(), [](int q) { return q >= 0; });
+    const int64_t window = window_[static_cast<size_t>(id)];
+    if (quantized && window > 0) {
+      plan_.truncs.push_back(PlannedTrunc{id, inputs[0], window});
+      truncated_.push_back(n.outputs[0]);
+      return;
+    }
+    mark_always(n.outputs[0]);
+  }
+
+  void place() {
+    for (ValueId v : g_.inputs()) place_activation(v);
+    for (NodeId id : order_) {
+      const Node& n = g_.node(id);
+      if (!skipped(id) && is_compute_op(n.op)) {
+        const ComputeInputs ci = compute_inputs(g_, id);
+        const int weight = add_weight_quantizer(plan_, g_, cfg_, id, ci);
+        int input = -1;
+        if (!ci.activations.empty() && ci.activations[0] == 0) {
+          const auto& o = origins_[static_cast<size_t>(n.inputs[0])];
+          if (!o.empty()) input = quantizer_of_[static_cast<size_t>(o[0])];
+        }
+        add_bias_quantizer(plan_, g_, cfg_, id, ci, input, weight);
+      }
+      if (!skipped(id) && (n.op == OpKind::kAveragePool || n.op == OpKind::kGlobalAveragePool)) place_pool(id);
+      if (!transparent_inputs(g_, id).empty()) {
+        // Outputs of transparent ops carry their origin's quantizer; only non-data outputs remain.
+        const std::vector<ValueId> data = data_outputs(n);
+        for (ValueId out : n.outputs) {
+          if (out != kNoValue && std::find(data.begin(), data.end(), out) == data.end()) place_activation(out);
+        }
+        continue;
+      }
+      for (ValueId out : n.outputs) {
+        if (out == kNoValue) continue;
+        if (std::find(truncated_.begin(), truncated_.end(), out) != truncated_.end()) continue;
+        place_activation(out);
+      }
+    }
+  }
+
+  // Add / Sub inputs share a scale; Concat inputs share scale, zero point, sign and bits.
+  // Groups that meet (a value feeding two Adds) merge.
+  void share_groups() {
+    const size_t nq = plan_.quantizers.size();
+    std::vector<int> parent(nq);
+    std::iota(parent.begin(), parent.end(), 0);
+    std::vector<bool> all(nq, false);
+    std::function<int(int)> find = [&](int x) {
+      return parent[static_cast<size_t>(x)] == x
+                 ? x
+                 : parent[static_cast<size_t>(x)] = find(parent[static_cast<size_t>(x)]);
+    };
+    for (NodeId id : order_) {
+      const Node& n = g_.node(id);
+      if (skipped(id) || (n.op != OpKind::kAdd && n.op != OpKind::kSub && n.op != OpKind::kConcat)) continue;
+      std::vector<int> members;
+      for (ValueId v : n.inputs) {
+        if (v == kNoValue) continue;
+        for (ValueId o : origins_[static_cast<size_t>(v)]) {
+          const int q = quantizer_of_[static_cast<size_t>(o)];
+          if (q >= 0 && std::find(members.begin(), members.end(), q) == members.end()) members.push_back(q);
+        }
+      }
+      if (members.size() < 2) continue;
+      for (size_t i = 1; i < members.size(); ++i) parent[static_cast<size_t>(find(members[i]))] = find(members[0]);
+      if (n.op == OpKind::kConcat) all[static_cast<size_t>(find(members[0]))] = true;
+    }
+    std::vector<int> size(nq, 0), group_of_root(nq, -1);
+    bool any_all = false;
+    for (size_t q = 0; q < nq; ++q) ++size[static_cast<size_t>(find(static_cast<int>(q)))];
+    for (size_t q = 0; q < nq; ++q) {
+      const size_t root = static_cast<size_t>(find(static_cast<int>(q)));
+      if (size[root] < 2) continue;
+      if (group_of_root[root] < 0) group_of_root[root] = next_group_++;
+      plan_.quantizers[q].share_group = group_of_root[root];
+      plan_.quantizers[q].share_all = all[root];
+      any_all = any_all || all[root];
+    }
+    if (!any_all) return;
+    // Members of a share_all group must agree on the grid: signed if any is, the most bits.
+    for (int group = 0; group < next_group_; ++group) {
+      bool is_signed = false;
+      int bits = 0;
+      for (const PlannedQuantizer& q : plan_.quantizers) {
+        if (q.share_group != group || !q.share_all) continue;
+        is_signed = is_signed || q.spec.sign == Signedness::kSigned;
+        bits = std::max(bits, q.spec.bits);
+      }
+      for (PlannedQuantizer& q : plan_.quantizers) {
+        if (q.share_group != group || !q.share_all) continue;
+        q.spec.sign = is_signed ? Signedness::kSigned : Signedness::kUnsigned;
+        q.spec.bits = bits;
+      }
+    }
+  }
+
+  Status apply_finn() {
+    int made_symmetric = 0, made_unsigned = 0;
+    for (PlannedQuantizer& q : plan_.quantizers) {
+      const std::string who = describe_node(g_, q.owner) + " " + std::string(quant_role_name(q.role));
+      if (q.spec.kind == QuantKind::kFloat) {
+        return unsupported("finn policy: ", who,
+                           " quantizer is minifloat; FINN supports integer and bipolar quantizers only");
+      }
+      if (q.role == QuantRole::kWeight && q.spec.granularity == Granularity::kPerGroup) {
+        return unsupported("finn policy: ", who,
+                           " quantizer is per_group; FINN needs per-tensor or per-channel weight scales");
+      }
+      if ((q.role == QuantRole::kInput || q.role == QuantRole::kOutput) && q.spec.bits > 8) {
+        return unsupported("finn policy: ", who, " quantizer has ", q.spec.bits,
+                           " bits; FINN activations take at most 8");
+      }
+      if (!q.spec.symmetric) {
+        q.spec.symmetric = true;
+        ++made_symmetric;
+      }
+      if ((q.role == QuantRole::kInput || q.role == QuantRole::kOutput) && after_relu(g_, q.value) &&
+          (q.spec.sign != Signedness::kUnsigned || q.spec.narrow)) {
+        q.spec.sign = Signedness::kUnsigned;
+        q.spec.narrow = false;
+        ++made_unsigned;
+      }
+    }
+    plan_.notes.push_back("finn: BatchNormalization is kept (FINN streamlines it into thresholds)");
+    plan_.notes.push_back("finn: zero point 0 on every quantizer (" + std::to_string(made_symmetric) +
+                          " asymmetric settings made symmetric)");
+    plan_.notes.push_back("finn: quantizers after Relu are unsigned and not narrow (" + std::to_string(made_unsigned) +
+                          " changed)");
+    return Status::ok();
+  }
+
+  const Graph& g_;
+  const ResolvedConfig& cfg_;
+  const bool finn_;
+  QuantPlan plan_;
+  std::vector<bool> non_negative_;
+  std::vector<NodeId> order_;
+  std::vector<std::vector<ValueId>> origins_;
+  std::vector<bool> required_, always_;
+  std::vector<NodeId> first_requirer_;
+  std::vector<int> quantizer_of_;   // origin value → its activation quantizer
+  std::vector<int64_t> window_;     // per node: Trunc window of an eligible average pool, else 0
+  std::vector<ValueId> truncated_;  // pool outputs produced by a Trunc
+  int next_group_ = 0;
+};
+
+}  // namespace
+
+Result<QuantPlan> plan_full(const Graph& g, const ResolvedConfig& cfg, bool finn) {
+  return FullPlanner(g, cfg, finn).run();
+}
+
+}  // namespace qe::policy_detail

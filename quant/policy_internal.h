@@ -1,0 +1,36 @@
+// Pieces the placement policies share (policy.cpp); not part of the public API.
+#pragma once
+
+#include "graph/graph.h"
+#include "quant/quant_plan.h"
+#include "quant/rules.h"
+#include "quant/value_facts.h"
+
+namespace qe::policy_detail {
+
+// A value an activation quantizer can sit on: a float tensor computed at run time.
+bool is_quantizable_activation(const Graph& g, ValueId v);
+
+// Signedness::kAuto → unsigned on a provably non-negative value, signed otherwise.
+void resolve_sign(QuantSpec& spec, bool non_negative);
+
+// Appends a quantizer and returns its id.
+int add_quantizer(QuantPlan& plan, PlannedQuantizer q);
+
+// The weight quantizer of compute node `id` (applied to that node's use only); -1 when the
+// node has no constant weight or its weight spec is disabled.
+int add_weight_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cfg, NodeId id,
+                         const ComputeInputs& ci);
+
+// The bias quantizer of compute node `id` on the grid input × weight; nothing (-1) when there
+// is no constant bias, bias bits are 0, either quantizer is missing or not an integer grid, or
+// the weight is per-group (a bias cannot follow per-group scales). Adds a plan note for the
+// per-group case.
+int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cfg, NodeId id, const ComputeInputs& ci,
+                       int input_quantizer, int weight_quantizer);
+
+Result<QuantPlan> plan_layerwise(const Graph& g, const ResolvedConfig& cfg);
+// finn = full plus the FINN constraints.
+Result<QuantPlan> plan_full(const Graph& g, const ResolvedConfig& cfg, bool finn);
+
+}  // namespace qe::policy_detail
