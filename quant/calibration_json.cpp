@@ -131,7 +131,7 @@ Result<std::string> calibration_json(const Graph& g, const QuantPlan& plan, cons
                 {"shift", r.shift},
                 {"signed", r.is_signed},
                 {"narrow", r.narrow},
-                {"rounding_mode", "FLOOR"}});
+                {"rounding_mode", rounding_mode_name(r.rounding)}});
     }
     truncs.push_back(std::move(j));
   }

@@ -45,6 +45,7 @@ struct TruncResult {
   int in_bits = 0;   // out_bits + shift, shift = ceil(log2(window))
   int out_bits = 0;
   int shift = 0;
+  RoundingMode rounding = RoundingMode::kFloor;
   bool is_signed = true;
   bool narrow = false;
   bool fallback = false;

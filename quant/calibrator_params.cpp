@@ -264,6 +264,7 @@ Status trunc_params(const Graph& g, const QuantPlan& plan, size_t t, const Range
   out.out_bits = in.bits;
   out.shift = shift;
   out.in_bits = in.bits + shift;
+  out.rounding = tr.rounding;
   out.is_signed = in.is_signed;
   out.narrow = in.narrow;
   r.truncs.push_back(std::move(out));

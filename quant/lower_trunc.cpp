@@ -36,8 +36,8 @@ Result<Graph> lower_trunc_to_standard_ops(const Graph& src) {
     QE_ASSIGN_OR_RETURN(int64_t narrow, n.attrs.get_int("narrow", 0));
     if (version != 2) return unsupported(where, ": only Trunc v2 can be lowered to standard ops");
     if (zero != 0.0f) return unsupported(where, ": a Trunc with a non-zero zero point has no QCDQ form");
-    if (rounding != RoundingMode::kFloor && rounding != RoundingMode::kCeil) {
-      return unsupported(where, ": Trunc rounding ", rounding_text, " has no QCDQ form (FLOOR or CEIL only)");
+    if (rounding != RoundingMode::kFloor && rounding != RoundingMode::kCeil && rounding != RoundingMode::kHalfEven) {
+      return unsupported(where, ": Trunc rounding ", rounding_text, " has no QCDQ form (FLOOR, CEIL or ROUND only)");
     }
     if (!(scale > 0) || !(out_scale > 0) || out_bits < 1 || out_bits > 32 || out_bits != std::floor(out_bits)) {
       return invalid_argument(where, ": bad scale or bit width");
@@ -47,7 +47,9 @@ Result<Graph> lower_trunc_to_standard_ops(const Graph& src) {
     bounds.is_signed = is_signed != 0;
     bounds.narrow = narrow != 0;
     const float t = std::exp2(std::round(std::log2(out_scale / scale)));
-    const OpKind round_op = rounding == RoundingMode::kFloor ? OpKind::kFloor : OpKind::kCeil;
+    const OpKind round_op = rounding == RoundingMode::kFloor  ? OpKind::kFloor
+                            : rounding == RoundingMode::kCeil ? OpKind::kCeil
+                                                              : OpKind::kRound;
 
     const ValueId x = n.inputs[0];
     const ValueId y = n.outputs[0];
@@ -63,10 +65,8 @@ Result<Graph> lower_trunc_to_standard_ops(const Graph& src) {
     g.remove_node(id);
     const ValueId grid = tmp("_grid");
     g.add_node(OpKind::kDiv, n.name + "_to_grid", {x, constant("_scale", scale)}, {grid});
-    const ValueId half = tmp("_half");
-    g.add_node(OpKind::kAdd, n.name + "_add_half", {grid, constant("_half_c", 0.5f)}, {half});
     const ValueId ints = tmp("_int");
-    g.add_node(OpKind::kFloor, n.name + "_round", {half}, {ints});
+    g.add_node(OpKind::kRound, n.name + "_round", {grid}, {ints});
     const ValueId shifted = tmp("_shifted");
     g.add_node(OpKind::kDiv, n.name + "_shift", {ints, constant("_t", t)}, {shifted});
     const ValueId clipped = tmp("_clipped");

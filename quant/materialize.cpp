@@ -107,7 +107,7 @@ Status insert_trunc(Graph& g, ValueId v, const TruncResult& t, const std::string
   ValueId out = g.add_value(g.unique_value_name(name + "_out"), val.dtype, val.shape, val.shape_known);
   g.value(out).dim_params = g.value(v).dim_params;
   Attributes a;
-  a.set("rounding_mode", std::string(rounding_mode_name(RoundingMode::kFloor)));
+  a.set("rounding_mode", std::string(rounding_mode_name(t.rounding)));
   a.set("signed", int64_t{t.is_signed ? 1 : 0});
   a.set("narrow", int64_t{t.narrow ? 1 : 0});
   a.set("version", int64_t{2});

@@ -218,8 +218,12 @@ class FullPlanner {
       inputs.push_back(quantizer_of_[static_cast<size_t>(o)]);
     const bool quantized = !inputs.empty() && std::all_of(inputs.begin(), inputs.end(), [](int q) { return q >= 0; });
     const int64_t window = window_[static_cast<size_t>(id)];
+    // Nothing downstream needs integers (e.g. SqueezeNet's pooled logits are the graph output):
+    // the average stays float rather than being truncated to the input's bit width.
+    if (!required_[static_cast<size_t>(n.outputs[0])]) return;
     if (quantized && window > 0) {
-      plan_.truncs.push_back(PlannedTrunc{id, inputs[0], window});
+      plan_.truncs.push_back(
+          PlannedTrunc{id, inputs[0], window, finn_ ? RoundingMode::kFloor : RoundingMode::kHalfEven});
       truncated_.push_back(n.outputs[0]);
       return;
     }

@@ -45,6 +45,9 @@ struct PlannedTrunc {
   NodeId pool = kNoNode;  // the AveragePool / GlobalAveragePool node
   int input_quantizer = -1;
   int64_t window = 1;      // k² (number of elements summed)
+  // How the dropped bits are rounded: FINN needs FLOOR; Brevitas' TruncAvgPool2d defaults to
+  // round half to even (RoundTo8bit), which the full policy uses.
+  RoundingMode rounding = RoundingMode::kFloor;
 };
 
 struct QuantPlan {

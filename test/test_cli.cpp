@@ -14,61 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/data/npy.h"
+#include "support/cli_support.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
-
-namespace {
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("qengine_cli_test_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-CommandResult run_qengine(const std::string& args, const TempDir& tmp) {
-  std::string exe = qe::test::require_file(qe::test::binary_dir() + "/apps/qengine");
-  fs::path out = tmp.path() / "stdout.txt", err = tmp.path() / "stderr.txt";
-  std::string cmd = exe + " " + args + " > " + out.string() + " 2> " + err.string();
-  int status = std::system(cmd.c_str());
-  CommandResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
-}
-
-void check_one_line_error(const CommandResult& r, const std::string& must_mention) {
-  INFO("stderr: " << r.err);
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.rfind("qengine: error: ", 0) == 0);
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  CHECK(r.err.find(must_mention) != std::string::npos);
-}
-
-std::string tiny_model() { return qe::test::require_file(qe::test::source_dir() + "/examples/models/fmnist_tiny_cnn.onnx"); }
-
-}  // namespace
+using namespace qe::test;
 
 TEST_CASE("a missing model file") {
   TempDir tmp;

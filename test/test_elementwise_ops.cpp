@@ -129,6 +129,10 @@ std::vector<UnaryCase> unary_cases() {
       {OpKind::kCeil, {}, [](double x) { return std::ceil(x); }, -5, 5, 0, 0},
       {OpKind::kFloor, {}, [](double x) { return std::floor(x); }, -5, 5, 0, 0},
       {OpKind::kNeg, {}, [](double x) { return -x; }, -5, 5, 0, 0},
+      {OpKind::kRound, {}, [](double x) {
+         const double r = std::floor(x), d = x - r;  // ties go to the even neighbour
+         return d > 0.5 || (d == 0.5 && std::fmod(r, 2.0) != 0) ? r + 1 : r;
+       }, -5, 5, 0, 0},
       {OpKind::kRelu, {}, [](double x) { return x < 0 ? 0 : x; }, -5, 5, 0, 0},
       {OpKind::kReciprocal, {}, [](double x) { return 1 / x; }, 0.1, 5, 1e-7, 0},
       {OpKind::kSqrt, {}, [](double x) { return std::sqrt(x); }, 0, 50, 1e-7, 0},
@@ -220,7 +224,7 @@ TEST_CASE("vector unary maps match the scalar reference on every ISA") {
     ops.push_back({{op, alpha, beta}, exact, lo, hi});
   };
   for (UnaryOp op : {UnaryOp::kAbs, UnaryOp::kCeil, UnaryOp::kFloor, UnaryOp::kNeg, UnaryOp::kRelu,
-                     UnaryOp::kIdentity, UnaryOp::kSquare}) {
+                     UnaryOp::kRound, UnaryOp::kIdentity, UnaryOp::kSquare}) {
     add(op, true, -10, 10);
   }
   add(UnaryOp::kClip, true, -10, 10, -1.5f, 2.5f);

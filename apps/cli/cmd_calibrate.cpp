@@ -189,7 +189,7 @@ int run_calibrate(const CalibrateArgs& a) {
     for (const auto& w : config->warnings) warn(w);
     return kExitOk;
   }
-  if (chatty) {
+  if (!a.quiet) {
     for (const auto& w : config->warnings) warn(w);
   }
 
@@ -200,7 +200,7 @@ int run_calibrate(const CalibrateArgs& a) {
 
   auto dataset = scan_image_folder(a.calib_dir);
   if (!dataset.is_ok()) return report_error(dataset.status());
-  if (chatty) {
+  if (!a.quiet) {
     for (const auto& w : dataset->warnings) warn(w);
   }
   const std::vector<Sample> calib_samples = pick_samples(dataset->samples, a.samples);
@@ -219,11 +219,15 @@ int run_calibrate(const CalibrateArgs& a) {
   }
   auto calibration = calibrate(float_graph, *plan, source->source(), co);
   if (progress) std::fprintf(stderr, "\n");
-  if (chatty) {
+  if (source->seen() == 0) {
+    const auto skipped = source->warnings();
+    return report_error(invalid_argument(a.calib_dir, ": no calibration image could be read",
+                                         skipped.empty() ? std::string() : " (first: " + skipped.front() + ")"));
+  }
+  if (!a.quiet) {
     for (const auto& w : source->warnings()) warn(w);
   }
   if (!calibration.is_ok()) return report_error(calibration.status().with_context(a.calib_dir + ": "));
-  if (source->seen() == 0) return report_error(invalid_argument(a.calib_dir, ": no calibration image could be read"));
 
   auto quantized = materialize_plan(float_graph, *plan, *calibration);
   if (!quantized.is_ok()) return report_error(quantized.status());

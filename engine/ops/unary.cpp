@@ -28,6 +28,7 @@ Result<UnaryParams> unary_params(const BindContext& ctx) {
     case OpKind::kErf: p.op = UnaryOp::kErf; break;
     case OpKind::kExp: p.op = UnaryOp::kExp; break;
     case OpKind::kFloor: p.op = UnaryOp::kFloor; break;
+    case OpKind::kRound: p.op = UnaryOp::kRound; break;
     case OpKind::kGelu: {
       QE_ASSIGN_OR_RETURN(std::string approx, a.get_string("approximate", "none"));
       if (approx == "none") {
@@ -147,7 +148,7 @@ Result<std::unique_ptr<OpKernel>> create_unary_ref(const BindContext& ctx) {
 void register_unary_kernels(KernelRegistry& r) {
   for (OpKind op : {OpKind::kAbs, OpKind::kCeil, OpKind::kClip, OpKind::kErf, OpKind::kExp, OpKind::kFloor,
                     OpKind::kGelu, OpKind::kHardSigmoid, OpKind::kHardSwish, OpKind::kLeakyRelu, OpKind::kLog,
-                    OpKind::kNeg, OpKind::kReciprocal, OpKind::kRelu, OpKind::kSigmoid, OpKind::kSqrt,
+                    OpKind::kNeg, OpKind::kReciprocal, OpKind::kRelu, OpKind::kRound, OpKind::kSigmoid, OpKind::kSqrt,
                     OpKind::kTanh}) {
     std::string name = lower_op_name(op);
     if (op != OpKind::kLog) {

@@ -148,7 +148,7 @@ Status infer_reduce(InferContext& ctx) {
 void register_elementwise_schemas(SchemaTable& t) {
   for (OpKind op : {OpKind::kAbs, OpKind::kCeil, OpKind::kErf, OpKind::kExp, OpKind::kFloor, OpKind::kGelu,
                     OpKind::kHardSigmoid, OpKind::kHardSwish, OpKind::kLeakyRelu, OpKind::kLog, OpKind::kNeg,
-                    OpKind::kReciprocal, OpKind::kRelu, OpKind::kSigmoid, OpKind::kSqrt, OpKind::kTanh}) {
+                    OpKind::kReciprocal, OpKind::kRelu, OpKind::kRound, OpKind::kSigmoid, OpKind::kSqrt, OpKind::kTanh}) {
     t.add({op, 1, 1, 1, 1, infer_same});
   }
   t.add({OpKind::kClip, 1, 3, 1, 1, infer_clip});

@@ -25,6 +25,7 @@ const char* unary_op_name(UnaryOp op) {
     case UnaryOp::kLeakyRelu: return "LeakyRelu";
     case UnaryOp::kLog: return "Log";
     case UnaryOp::kNeg: return "Neg";
+    case UnaryOp::kRound: return "Round";
     case UnaryOp::kReciprocal: return "Reciprocal";
     case UnaryOp::kRelu: return "Relu";
     case UnaryOp::kSigmoid: return "Sigmoid";
@@ -62,6 +63,7 @@ inline T unary_op(T x, T alpha, T beta) {
   if constexpr (kOp == UnaryOp::kLeakyRelu) return x < T(0) ? x * alpha : x;
   if constexpr (kOp == UnaryOp::kLog) return std::log(x);
   if constexpr (kOp == UnaryOp::kNeg) return -x;
+  if constexpr (kOp == UnaryOp::kRound) return std::nearbyint(x);  // default FP mode: half to even
   if constexpr (kOp == UnaryOp::kReciprocal) return T(1) / x;
   if constexpr (kOp == UnaryOp::kRelu) return x < T(0) ? T(0) : x;
   if constexpr (kOp == UnaryOp::kSigmoid) return T(1) / (T(1) + std::exp(-x));
@@ -79,7 +81,7 @@ void with_unary_op(UnaryOp op, F&& f) {
     QE_UNARY_CASE(kAbs) QE_UNARY_CASE(kCeil) QE_UNARY_CASE(kClip) QE_UNARY_CASE(kErf) QE_UNARY_CASE(kExp)
     QE_UNARY_CASE(kFloor) QE_UNARY_CASE(kGelu) QE_UNARY_CASE(kGeluTanh) QE_UNARY_CASE(kHardSigmoid)
     QE_UNARY_CASE(kHardSwish) QE_UNARY_CASE(kIdentity) QE_UNARY_CASE(kLeakyRelu) QE_UNARY_CASE(kLog)
-    QE_UNARY_CASE(kNeg) QE_UNARY_CASE(kReciprocal) QE_UNARY_CASE(kRelu) QE_UNARY_CASE(kSigmoid) QE_UNARY_CASE(kSqrt)
+    QE_UNARY_CASE(kNeg) QE_UNARY_CASE(kRound) QE_UNARY_CASE(kReciprocal) QE_UNARY_CASE(kRelu) QE_UNARY_CASE(kSigmoid) QE_UNARY_CASE(kSqrt)
     QE_UNARY_CASE(kSquare) QE_UNARY_CASE(kTanh)
 #undef QE_UNARY_CASE
   }
@@ -148,6 +150,7 @@ bool unary_generic_supported(UnaryOp op) {
       case UnaryOp::kIdentity:
       case UnaryOp::kCeil:
       case UnaryOp::kFloor:
+      case UnaryOp::kRound:
       case UnaryOp::kSquare: return true;
       default: return false;
     }
@@ -164,7 +167,7 @@ T unary_integer(UnaryOp op, T x) {
     case UnaryOp::kNeg: return static_cast<T>(-x);  // wraps for unsigned, as numpy does
     case UnaryOp::kRelu: return x < 0 ? T(0) : x;
     case UnaryOp::kSquare: return static_cast<T>(x * x);
-    default: return x;  // Identity, Ceil, Floor
+    default: return x;  // Identity, Ceil, Floor, Round
   }
 }
 }  // namespace

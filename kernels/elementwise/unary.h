@@ -30,6 +30,7 @@ enum class UnaryOp : uint8_t {
   kNeg,
   kReciprocal,
   kRelu,
+  kRound,        // half to even
   kSigmoid,
   kSqrt,
   kSquare,       // Pow with a constant exponent of 2

@@ -50,6 +50,7 @@ void unary_f32_impl(const UnaryParams& p, const float* x, float* y, int64_t n) {
     case UnaryOp::kLeakyRelu:
       return map_f32<S>(x, y, n, [&](V v) { return S::select(S::lt(v, zero), S::mul(v, alpha), v); });
     case UnaryOp::kNeg: return map_f32<S>(x, y, n, [](V v) { return S::neg(v); });
+    case UnaryOp::kRound: return map_f32<S>(x, y, n, [](V v) { return S::round_even(v); });
     case UnaryOp::kReciprocal: return map_f32<S>(x, y, n, [&](V v) { return S::div(one, v); });
     case UnaryOp::kRelu: return map_f32<S>(x, y, n, [&](V v) { return S::max(zero, v); });
     case UnaryOp::kSigmoid: return map_f32<S>(x, y, n, [](V v) { return vecmath::sigmoid<S>(v); });

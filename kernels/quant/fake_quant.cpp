@@ -32,6 +32,13 @@ double round_with(double x, Rounding mode) {
   return std::nearbyint(x);
 }
 
+// x / s as float32 division gives it (QONNX's numpy code, onnxruntime's QuantizeLinear): the
+// double quotient of two floats rounded once more to float is exactly the float quotient (53 >=
+// 2*24 + 2 bits), so doing it in double and narrowing loses nothing and matches them at ties.
+static double quotient_f32(float x, double s) {
+  return static_cast<double>(static_cast<float>(static_cast<double>(x) / s));
+}
+
 void int_fake_quant_ref(const float* x, float* y, const IntQuantArgs& a) {
   const double lo = a.min_int, hi = a.max_int;
   for (int64_t o = 0; o < a.outer; ++o) {
@@ -39,7 +46,7 @@ void int_fake_quant_ref(const float* x, float* y, const IntQuantArgs& a) {
       const double s = a.scale[c], z = a.zero_point[c];
       const int64_t base = (o * a.channels + c) * a.inner;
       for (int64_t i = base; i < base + a.inner; ++i) {
-        const double v = round_with(static_cast<double>(x[i]) / s + z, a.rounding);
+        const double v = round_with(quotient_f32(x[i], s) + z, a.rounding);
         // Written as comparisons so that NaN passes through, as it does in QONNX.
         double q = v > hi ? hi : v;
         q = q < lo ? lo : q;
@@ -156,7 +163,7 @@ void trunc_quant_ref(const float* x, float* y, const TruncArgs& a) {
       if (a.version == 1) {
         const double t = std::exp2(a.in_bits - a.out_bits);
         for (int64_t i = base; i < base + a.inner; ++i) {
-          const double v = std::nearbyint(static_cast<double>(x[i]) / s + z);
+          const double v = std::nearbyint(quotient_f32(x[i], s) + z);
           y[i] = static_cast<float>((round_with(v / t, a.rounding) - z) * s);
         }
         continue;
@@ -165,7 +172,7 @@ void trunc_quant_ref(const float* x, float* y, const TruncArgs& a) {
       // The ratio of the scales is a power of two by construction; rounding log2 makes it one.
       const double t = std::exp2(std::nearbyint(std::log2(os / s)));
       for (int64_t i = base; i < base + a.inner; ++i) {
-        const double v = std::nearbyint(static_cast<double>(x[i]) / s + z) / t;
+        const double v = std::nearbyint(quotient_f32(x[i], s) + z) / t;
         double w = v > hi ? hi : v;
         w = w < lo ? lo : w;
         y[i] = static_cast<float>((round_with(w, a.rounding) - z / t) * os);

@@ -27,6 +27,7 @@ struct Avx512D {
   static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V div(V a, V b) { return _mm512_div_pd(a, b); }
+  static V to_f32(V a) { return _mm512_cvtps_pd(_mm512_cvtpd_ps(a)); }
   static V abs(V a) { return _mm512_abs_pd(a); }
   static V nearest(V a) { return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V floor(V a) { return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }

@@ -4,7 +4,7 @@
 // the results are bit-identical. Include only from per-ISA translation units.
 //
 // D provides: V, kLanes, load / store (kLanes floats <-> doubles), load_tail / store_tail (n <
-// kLanes), set1, add, sub, mul, div, abs, trunc, floor, ceil, nearest, or_sign (magnitude |
+// kLanes), set1, add, sub, mul, div, to_f32 (round each lane to float precision), abs, trunc, floor, ceil, nearest, or_sign (magnitude |
 // sign of v), add_one_if_ge_half / add_one_if_gt_half (t + 1 where f >= / > 0.5), min_keep(hi, v) and
 // max_keep(lo, v) that return v when v is NaN.
 #pragma once
@@ -38,7 +38,7 @@ inline typename D::V round_v(typename D::V v) {
 
 template <class D, Rounding M>
 inline typename D::V quant_v(typename D::V x, typename D::V s, typename D::V z, typename D::V lo, typename D::V hi) {
-  typename D::V v = round_v<D, M>(D::add(D::div(x, s), z));
+  typename D::V v = round_v<D, M>(D::add(D::to_f32(D::div(x, s)), z));
   v = D::max_keep(lo, D::min_keep(hi, v));
   return D::mul(D::sub(v, z), s);
 }
