@@ -18,3 +18,11 @@ echo "== qengine eval on $(find "$images" -name '*.png' | wc -l) bundled images"
 echo
 echo "== qengine bench"
 "$qengine" bench "$model" --runs 200
+echo
+echo "== qengine calibrate: W8A8 per-channel, QONNX + QCDQ, float vs quantized on the bundled images"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+"$qengine" calibrate "$model" "$images" -o "$out" --per-channel --val "$images"
+echo
+echo "== qengine eval of the QCDQ file it wrote"
+"$qengine" eval "$out/fmnist_tiny_cnn.qcdq.onnx" "$images"

@@ -219,7 +219,7 @@ int run_calibrate(const CalibrateArgs& a) {
   }
   auto calibration = calibrate(float_graph, *plan, source->source(), co);
   if (progress) std::fprintf(stderr, "\n");
-  if (source->seen() == 0) {
+  if (!calibration.is_ok() && source->seen() == 0 && source->skipped() > 0) {
     const auto skipped = source->warnings();
     return report_error(invalid_argument(a.calib_dir, ": no calibration image could be read",
                                          skipped.empty() ? std::string() : " (first: " + skipped.front() + ")"));
