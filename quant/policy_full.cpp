@@ -132,6 +132,12 @@ class FullPlanner {
         for (int i : compute_inputs(g_, id).activations) require(n.inputs[static_cast<size_t>(i)], id);
         if (!fused_activation(n).empty()) mark_always(n.outputs[0]);
       } else if (n.op == OpKind::kAdd || n.op == OpKind::kSub || n.op == OpKind::kConcat) {
+        // An Add of two activations (a residual) adds integers on one grid. An Add of an
+        // activation and a constant (a bias, LayerNorm's epsilon) needs nothing: quantizing a
+        // variance before "+ eps" would flush small variances to zero.
+        int activations = 0;
+        for (ValueId v : n.inputs) activations += v != kNoValue && !g_.value(v).is_constant();
+        if (n.op != OpKind::kConcat && activations < 2) continue;
         for (ValueId v : n.inputs) {
           if (v != kNoValue) require(v, id);
         }
