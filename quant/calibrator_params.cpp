@@ -169,6 +169,32 @@ Result<QuantParams> implicit_bias_input(const Graph& g, const QuantPlan& plan, c
                           " is neither quantized nor the output of a Trunc; an integer bias needs an input scale");
 }
 
+// A channel whose weights are (nearly) all zero — BatchNorm folding leaves such dead channels —
+// gets a tiny weight scale, and its bias then overflows the integer grid s_in × s_w: the bias
+// would saturate and the channel's output change completely. Its weight scale is raised just
+// enough for the bias to fit; its weights, being tiny, still quantize to about zero.
+Status widen_weight_scale_for_bias(const Tensor& bias, float s_in, int bias_bits, QuantParams& w) {
+  const int64_t channels = w.scale.numel();
+  const double max_int = std::ldexp(1.0, bias_bits - 1) - 1.0;
+  const float* b = bias.data<float>();
+  const int64_t n = bias.numel();
+  Tensor scale = w.scale.clone();
+  float* sw = scale.data<float>();
+  bool changed = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = channels == 1 ? 0 : i % channels;
+    const double needed = std::fabs(static_cast<double>(b[i])) / (static_cast<double>(s_in) * max_int);
+    if (sw[c] < needed) {
+      double v = needed * (1.0 + 1e-6);
+      if (w.po2) v = std::exp2(std::ceil(std::log2(v)));
+      sw[c] = static_cast<float>(v);
+      changed = true;
+    }
+  }
+  if (changed) w.scale = scale;
+  return Status::ok();
+}
+
 Status bias_params(const Graph& g, const QuantPlan& plan, const PlannedQuantizer& q, CalibrationResult& r) {
   const std::string what = describe_quantizer(g, q);
   QuantParams implicit;
@@ -188,6 +214,7 @@ Status bias_params(const Graph& g, const QuantPlan& plan, const PlannedQuantizer
   const Tensor& b = g.value(q.value).constant;
   const float s_in = in.scale.data<float>()[0];
   const int64_t channels = w.scale.numel();
+  QE_RETURN_IF_ERROR(widen_weight_scale_for_bias(b, s_in, q.spec.bits, r.quantizers[static_cast<size_t>(q.bias_weight)].params));
 
   QuantParams p;
   p.kind = QuantKind::kInt;

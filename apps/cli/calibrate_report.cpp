@@ -53,6 +53,9 @@ Result<Json> calibration_report_json(const Graph& float_graph, const QuantPlan& 
   j["calibration_folder"] = summary.calib_dir;
   j["calibration_skipped_images"] = summary.skipped;
   j["files"] = summary.files;
+  j["bias_correction"] = {{"nodes", summary.bias_corrected_nodes},
+                          {"samples", summary.bias_correction_samples},
+                          {"seconds", summary.bias_correction_seconds}};
   if (!summary.qcdq_skipped_reason.empty()) j["qcdq_skipped"] = summary.qcdq_skipped_reason;
   if (summary.val) {
     const ValComparison& v = *summary.val;
@@ -70,6 +73,7 @@ Json summary_json(const CalibrateSummary& s, const QuantPlan& plan, const SqnrRe
             {"truncs", plan.truncs.size()},
             {"samples", s.samples},
             {"calibration_seconds", s.calibration_seconds},
+            {"bias_corrected_nodes", s.bias_corrected_nodes},
             {"total_seconds", s.total_seconds},
             {"output_sqnr_db", db(sqnr.output_sqnr_db)},
             {"files", s.files}};
@@ -92,6 +96,11 @@ void print_summary(std::ostream& out, const CalibrateSummary& s, const QuantPlan
                 s.model.c_str(), s.policy.c_str(), plan.quantizers.size(), plan.truncs.size(),
                 static_cast<long long>(s.samples), s.calibration_seconds);
   out << buf;
+  if (s.bias_corrected_nodes > 0) {
+    std::snprintf(buf, sizeof buf, "bias correction: %d layers on %lld images in %.1f s\n", s.bias_corrected_nodes,
+                  static_cast<long long>(s.bias_correction_samples), s.bias_correction_seconds);
+    out << buf;
+  }
   if (!std::isnan(sqnr.output_sqnr_db)) {
     std::snprintf(buf, sizeof buf, "output SQNR vs float: %.1f dB (on %lld images)\n", sqnr.output_sqnr_db,
                   static_cast<long long>(sqnr.samples));

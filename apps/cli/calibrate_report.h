@@ -27,6 +27,9 @@ struct CalibrateSummary {
   std::string model, calib_dir, val_dir, policy, rule_file;
   int64_t samples = 0, skipped = 0;
   double calibration_seconds = 0, total_seconds = 0;
+  int bias_corrected_nodes = 0;
+  int64_t bias_correction_samples = 0;
+  double bias_correction_seconds = 0;
   std::vector<std::string> files;  // written, relative to the output directory
   std::string qcdq_skipped_reason;  // why no QCDQ file was written
   std::optional<ValComparison> val;

@@ -24,6 +24,7 @@
 #include "engine/data/image_folder.h"
 #include "frontends/onnx/onnx_import.h"
 #include "frontends/onnx/quant_export.h"
+#include "quant/bias_correction.h"
 #include "quant/calibrator.h"
 #include "quant/lower_trunc.h"
 #include "quant/materialize.h"
@@ -46,6 +47,8 @@ struct CalibrateArgs {
   std::string policy;
   int64_t samples = 1000;
   int64_t sqnr_samples = 128;
+  int64_t bias_correction_samples = 128;
+  bool no_bias_correction = false;
   std::string val_dir;
   int64_t val_limit = -1;
   std::vector<std::string> input_shapes;
@@ -232,6 +235,18 @@ int run_calibrate(const CalibrateArgs& a) {
   auto quantized = materialize_plan(float_graph, *plan, *calibration);
   if (!quantized.is_ok()) return report_error(quantized.status());
 
+  BiasCorrectionReport bias_report;
+  if (!a.no_bias_correction) {
+    auto bc_source =
+        FolderSource::create(pick_samples(calib_samples, a.bias_correction_samples), *pre, float_graph, a.batch, a.workers);
+    if (!bc_source.is_ok()) return report_error(bc_source.status());
+    BiasCorrectionOptions bo;
+    bo.num_threads = a.threads;
+    auto bc = correct_biases(float_graph, *quantized, *plan, bc_source->source(), -1, bo);
+    if (!bc.is_ok()) return report_error(bc.status());
+    bias_report = *bc;
+  }
+
   // Per-layer SQNR on (a prefix of) the calibration images.
   const std::vector<Sample> sqnr_samples = pick_samples(calib_samples, a.sqnr_samples);
   auto sqnr_source = FolderSource::create(sqnr_samples, *pre, float_graph, a.batch, a.workers);
@@ -249,6 +264,9 @@ int run_calibrate(const CalibrateArgs& a) {
   summary.samples = source->seen();
   summary.skipped = source->skipped();
   summary.calibration_seconds = calibration->seconds;
+  summary.bias_corrected_nodes = bias_report.corrected_nodes;
+  summary.bias_correction_samples = bias_report.samples;
+  summary.bias_correction_seconds = bias_report.seconds;
 
   // Accuracy on the validation folder: float and quantized, image by image.
   if (!a.val_dir.empty()) {
@@ -335,6 +353,11 @@ void add_calibrate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--samples", args->samples, "Calibration images, spread over the folder (default 1000)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--sqnr-samples", args->sqnr_samples, "Images for the per-layer SQNR report (default 128)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_flag("--no-bias-correction", args->no_bias_correction,
+                "Skip bias correction (on by default, as in Brevitas)");
+  cmd->add_option("--bias-correction-samples", args->bias_correction_samples,
+                  "Images used for bias correction (default 128)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--val", args->val_dir, "Validation folder: float vs quantized top-1/top-5");
   cmd->add_option("--val-limit", args->val_limit, "Validate on N images spread over the folder")
