@@ -57,6 +57,7 @@ Result<Json> calibration_report_json(const Graph& float_graph, const QuantPlan& 
                           {"samples", summary.bias_correction_samples},
                           {"seconds", summary.bias_correction_seconds}};
   if (!summary.qcdq_skipped_reason.empty()) j["qcdq_skipped"] = summary.qcdq_skipped_reason;
+  if (summary.finn_checked) j["finn_violations"] = summary.finn_violations;
   if (summary.val) {
     const ValComparison& v = *summary.val;
     j["validation"] = {{"folder", summary.val_dir},  {"images", v.images},         {"float_top1", v.float_top1},
@@ -78,6 +79,7 @@ Json summary_json(const CalibrateSummary& s, const QuantPlan& plan, const SqnrRe
             {"output_sqnr_db", db(sqnr.output_sqnr_db)},
             {"files", s.files}};
   if (!s.qcdq_skipped_reason.empty()) j["qcdq_skipped"] = s.qcdq_skipped_reason;
+  if (s.finn_checked) j["finn_violations"] = s.finn_violations.size();
   if (s.val) {
     j["images"] = s.val->images;
     j["float_top1"] = s.val->float_top1;
@@ -118,6 +120,10 @@ void print_summary(std::ostream& out, const CalibrateSummary& s, const QuantPlan
   for (const auto& f : s.files) out << "wrote " << out_dir << "/" << f << "\n";
   out << "wrote " << out_dir << "/calibration.json\n";
   if (!s.qcdq_skipped_reason.empty()) out << "no QCDQ file: " << s.qcdq_skipped_reason << "\n";
+  if (s.finn_checked) {
+    out << (s.finn_violations.empty() ? std::string("FINN checker: every rule holds\n")
+                                      : "FINN checker: " + std::to_string(s.finn_violations.size()) + " rule(s) broken (see above)\n");
+  }
   std::snprintf(buf, sizeof buf, "total %.1f s\n", s.total_seconds);
   out << buf;
 }

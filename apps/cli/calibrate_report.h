@@ -32,6 +32,8 @@ struct CalibrateSummary {
   double bias_correction_seconds = 0;
   std::vector<std::string> files;  // written, relative to the output directory
   std::string qcdq_skipped_reason;  // why no QCDQ file was written
+  bool finn_checked = false;
+  std::vector<std::string> finn_violations;  // "node: rule: message"
   std::optional<ValComparison> val;
 };
 

@@ -26,6 +26,7 @@
 #include "frontends/onnx/quant_export.h"
 #include "quant/bias_correction.h"
 #include "quant/calibrator.h"
+#include "quant/finn_checker.h"
 #include "quant/lower_trunc.h"
 #include "quant/materialize.h"
 #include "quant/policy.h"
@@ -257,6 +258,14 @@ int run_calibrate(const CalibrateArgs& a) {
   if (!sqnr.is_ok()) return report_error(sqnr.status());
 
   CalibrateSummary summary;
+  if (policy == "finn") {
+    // The finn policy aims at FINN's rules; the checker says whether the result really meets them.
+    for (const FinnViolation& v : check_finn(*quantized)) {
+      summary.finn_violations.push_back(v.node + ": " + v.rule + ": " + v.message);
+      if (!a.quiet) warn("FINN rule broken: " + summary.finn_violations.back());
+    }
+    summary.finn_checked = true;
+  }
   summary.model = a.model;
   summary.calib_dir = a.calib_dir;
   summary.policy = policy;
