@@ -191,13 +191,15 @@ double expected_error(const LatticeHistogram& h, const IntGrid& g, RoundingMode 
 
 // ---------------------------------------------------------------- MSE observer
 
-class MseObserver final : public RangeObserver {
+// Histograms per channel, fed batch by batch: the part MSE and entropy share. `abs_`: the
+// histogram holds |x| over [0, max |x|] (entropy) rather than x over [min, max] (MSE).
+class HistogramObserver : public RangeObserver {
  public:
-  MseObserver(const QuantSpec& spec, int axis) : spec_(spec), axis_(axis) {}
+  HistogramObserver(const QuantSpec& spec, int axis, bool abs) : spec_(spec), axis_(axis), abs_(abs) {}
 
   Status observe(const TensorView& x) override {
     QE_ASSIGN_OR_RETURN(ChannelLayout l, channel_layout(x.shape, x.dtype, axis_));
-    if (state_.empty()) state_.resize(static_cast<size_t>(l.channels), State{LatticeHistogram(kBins, false), {}});
+    if (state_.empty()) state_.resize(static_cast<size_t>(l.channels), State{LatticeHistogram(kBins, abs_), {}});
     if (static_cast<int64_t>(state_.size()) != l.channels) {
       return invalid_argument("range observer: ", l.channels, " channels on axis ", axis_, ", earlier batches had ",
                               state_.size());
@@ -214,14 +216,30 @@ class MseObserver final : public RangeObserver {
       State& s = state_[static_cast<size_t>(c)];
       const MinMax& b = mm[static_cast<size_t>(c)];
       if (b.empty()) continue;
+      const float amax = std::max(std::fabs(b.min), std::fabs(b.max));
       for (int64_t o = 0; o < l.outer; ++o) {
-        s.hist.add(data + (o * l.channels + c) * l.inner, l.inner, false, b.min, b.max);
+        s.hist.add(data + (o * l.channels + c) * l.inner, l.inner, abs_, abs_ ? 0.0f : b.min, abs_ ? amax : b.max);
       }
       s.raw.min = std::min(s.raw.min, b.min);
       s.raw.max = std::max(s.raw.max, b.max);
     }
     return Status::ok();
   }
+
+ protected:
+  struct State {
+    LatticeHistogram hist;
+    MinMax raw;
+  };
+  QuantSpec spec_;
+  int axis_;
+  bool abs_;
+  std::vector<State> state_;
+};
+
+class MseObserver final : public HistogramObserver {
+ public:
+  MseObserver(const QuantSpec& spec, int axis) : HistogramObserver(spec, axis, false) {}
 
   Result<std::vector<ObservedRange>> ranges() const override {
     std::vector<ObservedRange> out;
@@ -235,11 +253,6 @@ class MseObserver final : public RangeObserver {
   }
 
  private:
-  struct State {
-    LatticeHistogram hist;
-    MinMax raw;
-  };
-
   Result<double> error_of(const LatticeHistogram& h, double lo, double hi) const {
     QE_ASSIGN_OR_RETURN(IntGrid g, int_grid_for_range(spec_, static_cast<float>(lo), static_cast<float>(hi)));
     return expected_error(h, g, spec_.rounding);
@@ -306,10 +319,6 @@ class MseObserver final : public RangeObserver {
     r.hi = static_cast<float>(hi);
     return r;
   }
-
-  QuantSpec spec_;
-  int axis_;
-  std::vector<State> state_;
 };
 
 // ---------------------------------------------------------------- entropy observer
@@ -371,38 +380,9 @@ double entropy_threshold(const LatticeHistogram& h, int levels) {
   return best_i * w;
 }
 
-class EntropyObserver final : public RangeObserver {
+class EntropyObserver final : public HistogramObserver {
  public:
-  EntropyObserver(const QuantSpec& spec, int axis) : spec_(spec), axis_(axis) {}
-
-  Status observe(const TensorView& x) override {
-    QE_ASSIGN_OR_RETURN(ChannelLayout l, channel_layout(x.shape, x.dtype, axis_));
-    if (state_.empty()) state_.resize(static_cast<size_t>(l.channels), State{LatticeHistogram(kBins, true), {}});
-    if (static_cast<int64_t>(state_.size()) != l.channels) {
-      return invalid_argument("range observer: ", l.channels, " channels on axis ", axis_, ", earlier batches had ",
-                              state_.size());
-    }
-    const float* data = x.as<float>();
-    std::vector<MinMax> mm(state_.size());
-    for (int64_t o = 0; o < l.outer; ++o) {
-      for (int64_t c = 0; c < l.channels; ++c) {
-        accumulate_min_max(data + (o * l.channels + c) * l.inner, l.inner, mm[static_cast<size_t>(c)]);
-      }
-    }
-    for (const MinMax& m : mm) QE_RETURN_IF_ERROR(check_finite(m));
-    for (int64_t c = 0; c < l.channels; ++c) {
-      State& s = state_[static_cast<size_t>(c)];
-      const MinMax& b = mm[static_cast<size_t>(c)];
-      if (b.empty()) continue;
-      const float amax = std::max(std::fabs(b.min), std::fabs(b.max));
-      for (int64_t o = 0; o < l.outer; ++o) {
-        s.hist.add(data + (o * l.channels + c) * l.inner, l.inner, true, 0.0f, amax);
-      }
-      s.raw.min = std::min(s.raw.min, b.min);
-      s.raw.max = std::max(s.raw.max, b.max);
-    }
-    return Status::ok();
-  }
+  EntropyObserver(const QuantSpec& spec, int axis) : HistogramObserver(spec, axis, true) {}
 
   Result<std::vector<ObservedRange>> ranges() const override {
     // Quantized levels covering [0, T]: 2^(b-1) for signed grids (TensorRT's 128 at 8 bits),
@@ -431,14 +411,6 @@ class EntropyObserver final : public RangeObserver {
     return out;
   }
 
- private:
-  struct State {
-    LatticeHistogram hist;
-    MinMax raw;
-  };
-  QuantSpec spec_;
-  int axis_;
-  std::vector<State> state_;
 };
 
 }  // namespace
