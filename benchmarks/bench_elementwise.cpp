@@ -71,6 +71,8 @@ std::vector<Case> cases() {
       {"add_channel/1x64x56x56+64x1x1", OpKind::kAdd, {var(mid), cst(Shape{64, 1, 1})}, {}},
       {"mul_scalar/1x64x56x56", OpKind::kMul, {var(mid), cst(Shape{})}, {}},
       {"mul_row/8x128x768*768", OpKind::kMul, {var(tok), cst(Shape{768})}, {}},
+      {"mul_se/8x16x16x16*8x16x1x1", OpKind::kMul, {var(Shape{8, 16, 16, 16}), var(Shape{8, 16, 1, 1})}, {}},
+      {"mul_se/8x96x4x4*8x96x1x1", OpKind::kMul, {var(Shape{8, 96, 4, 4}), var(Shape{8, 96, 1, 1})}, {}},
       {"div_same/8x128x768", OpKind::kDiv, {var(tok), var(tok, 1, 2)}, {}},
       {"pow2/8x128x768", OpKind::kPow, {var(tok), cst(Shape{}, 2, 2)}, {}},
       {"where/8x128x768", OpKind::kWhere,

@@ -79,7 +79,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     job_chunk_ = (n + chunks - 1) / chunks;
     job_chunks_ = (n + job_chunk_ - 1) / job_chunk_;
     next_chunk_.store(0, std::memory_order_relaxed);
-    active_workers_ = static_cast<int>(workers_.size());
+    job_open_ = true;
     ++generation_;
     published_generation_.store(generation_, std::memory_order_release);
   }
@@ -87,8 +87,11 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   t_inside_pool_job = true;
   run_chunks();
   t_inside_pool_job = false;
+  // Every chunk is claimed. Wait only for the workers that joined: one still asleep (its wake-up
+  // can take tens of microseconds on a busy machine) finds the job closed and goes back to sleep.
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [this] { return active_workers_ == 0; });
+  job_open_ = false;
+  done_.wait(lock, [this] { return running_workers_ == 0; });
   job_ = nullptr;
 }
 
@@ -107,11 +110,13 @@ void ThreadPool::worker_loop() {
       wake_.wait(lock, [&] { return generation_ != seen; });
       seen = generation_;
       if (stop_) return;
+      if (!job_open_) continue;  // the caller finished the job alone
+      ++running_workers_;
     }
     run_chunks();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_workers_ == 0) done_.notify_one();
+      if (--running_workers_ == 0 && !job_open_) done_.notify_one();
     }
   }
 }

@@ -44,7 +44,8 @@ class ThreadPool {
   std::mutex submit_mutex_;
   uint64_t generation_ = 0;
   bool stop_ = false;
-  int active_workers_ = 0;
+  bool job_open_ = false;    // the current job still accepts workers
+  int running_workers_ = 0;  // workers inside run_chunks() of the current job
 
   // Current job.
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
