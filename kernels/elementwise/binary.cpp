@@ -1,4 +1,6 @@
 #include "kernels/elementwise/binary.h"
+#include "kernels/elementwise/parallel.h"
+#include "engine/core/thread_pool.h"
 
 #include <cstring>
 
@@ -103,6 +105,21 @@ BinaryF32RowFn binary_f32_ukernel(IsaLevel level) {
 void binary_f32_run(ThreadPool* pool, const BroadcastPlan& plan, BinaryF32RowFn row, BinaryOp op, const float* a,
                     const float* b, float* y) {
   const bool ra = plan.inner_repeat[0], rb = plan.inner_repeat[1];
+  if (plan.outer_dims.size() == 1 && plan.inner < kGrain) {
+    // Many short rows over one outer dim (NCHW × [N,C,1,1] in squeeze-excite blocks, rows of
+    // H·W = 16 at the end of a MobileNet): offsets are a multiply each, no cursor per row.
+    const int64_t sa = plan.outer_strides[0][0], sb = plan.outer_strides[1][0], inner = plan.inner;
+    const int64_t rows_per_chunk = (kGrain + inner - 1) / inner;
+    auto rows = [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) row(op, a + r * sa, ra, b + r * sb, rb, y + r * inner, inner);
+    };
+    if (pool && pool->num_threads() > 1 && plan.numel() > kGrain) {
+      parallel_ranges(pool, plan.rows, rows_per_chunk, rows);
+    } else {
+      rows(0, plan.rows);
+    }
+    return;
+  }
   broadcast_for_each(plan, pool, kGrain, [&](const int64_t* off, int64_t yo, int64_t n) {
     row(op, a + off[0], ra, b + off[1], rb, y + yo, n);
   });
