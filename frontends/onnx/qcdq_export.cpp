@@ -57,7 +57,9 @@ Result<Tensor> quantize_constant(const Tensor& x, const QuantParams& p, int axis
   for (int64_t i = 0; i < xf.numel(); ++i) {
     if (!std::isfinite(xs[i])) return invalid_argument(where, ": the constant holds a non-finite value at element ", i);
     const int64_t c = channels > 1 ? (i / inner) % channels : 0;
-    const double v = std::nearbyint(static_cast<double>(xs[i]) / static_cast<double>(s[c]) + static_cast<double>(z[c]));
+    // x / s in float, as the FakeQuant kernel (and QONNX's numpy code) divides: a double
+    // quotient rounds differently at near-ties and would move a weight by one step.
+    const double v = std::nearbyint(static_cast<double>(xs[i] / s[c]) + static_cast<double>(z[c]));
     const double clipped = std::fmin(std::fmax(v, lo), hi);
     if (dtype_is_packed(container)) {
       int4_set(q.data<uint8_t>(), i, static_cast<int>(clipped));
