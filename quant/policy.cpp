@@ -43,12 +43,13 @@ int add_weight_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& 
 }
 
 int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cfg, NodeId id, const ComputeInputs& ci,
-                       int input_quantizer, int weight_quantizer) {
+                       int input_quantizer, int weight_quantizer, bool input_from_trunc) {
   const NodeQuantConfig& c = cfg.nodes[static_cast<size_t>(id)];
-  if (ci.bias < 0 || c.bias.bits == 0 || input_quantizer < 0 || weight_quantizer < 0) return -1;
-  const QuantSpec& in = plan.quantizers[static_cast<size_t>(input_quantizer)].spec;
+  if (ci.bias < 0 || c.bias.bits == 0 || weight_quantizer < 0) return -1;
+  if (input_quantizer < 0 && !input_from_trunc) return -1;
   const QuantSpec& w = plan.quantizers[static_cast<size_t>(weight_quantizer)].spec;
-  if (in.kind != QuantKind::kInt || w.kind != QuantKind::kInt) return -1;
+  if (w.kind != QuantKind::kInt) return -1;
+  if (input_quantizer >= 0 && plan.quantizers[static_cast<size_t>(input_quantizer)].spec.kind != QuantKind::kInt) return -1;
   if (w.granularity == Granularity::kPerGroup) {
     plan.notes.push_back(describe_node(g, id) +
                          ": bias left in float (per-group weight scales give no single bias scale)");
@@ -65,7 +66,7 @@ int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cf
   q.spec.method = RangeMethod::kAbsMax;
   q.channel_axis = w.granularity == Granularity::kPerChannel ? 0 : -1;
   q.consumers = {Use{id, ci.bias}};
-  q.bias_input = input_quantizer;
+  q.bias_input = input_quantizer;  // -1 with input_from_trunc
   q.bias_weight = weight_quantizer;
   return add_quantizer(plan, std::move(q));
 }

@@ -244,11 +244,16 @@ class FullPlanner {
         const ComputeInputs ci = compute_inputs(g_, id);
         const int weight = add_weight_quantizer(plan_, g_, cfg_, id, ci);
         int input = -1;
+        bool from_trunc = false;
         if (!ci.activations.empty() && ci.activations[0] == 0) {
           const auto& o = origins_[static_cast<size_t>(n.inputs[0])];
-          if (!o.empty()) input = quantizer_of_[static_cast<size_t>(o[0])];
+          if (!o.empty()) {
+            input = quantizer_of_[static_cast<size_t>(o[0])];
+            from_trunc = input < 0 && o.size() == 1 &&
+                         std::find(truncated_.begin(), truncated_.end(), o[0]) != truncated_.end();
+          }
         }
-        add_bias_quantizer(plan_, g_, cfg_, id, ci, input, weight);
+        add_bias_quantizer(plan_, g_, cfg_, id, ci, input, weight, from_trunc);
       }
       if (!skipped(id) && (n.op == OpKind::kAveragePool || n.op == OpKind::kGlobalAveragePool)) place_pool(id);
       if (!transparent_inputs(g_, id).empty()) {

@@ -26,8 +26,10 @@ int add_weight_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& 
 // is no constant bias, bias bits are 0, either quantizer is missing or not an integer grid, or
 // the weight is per-group (a bias cannot follow per-group scales). Adds a plan note for the
 // per-group case.
+// `input_from_trunc`: the activation input is a Trunc's output (no quantizer id); the bias
+// then takes the Trunc's output scale (bias_input = -1, resolved by the calibrator).
 int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cfg, NodeId id, const ComputeInputs& ci,
-                       int input_quantizer, int weight_quantizer);
+                       int input_quantizer, int weight_quantizer, bool input_from_trunc = false);
 
 Result<QuantPlan> plan_layerwise(const Graph& g, const ResolvedConfig& cfg);
 // finn = full plus the FINN constraints.

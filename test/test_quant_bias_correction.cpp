@@ -59,7 +59,7 @@ TEST_CASE("bias correction brings a 4-bit-weight model closer to float") {
   Graph corrected = *plain;
   auto report = correct_biases(*g, corrected, *plan, batches_of(images, 16), -1);
   REQUIRE(report.is_ok());
-  CHECK(report->corrected_nodes == 3);  // the three convs (the classifier after the pooled Trunc keeps a float bias)
+  CHECK(report->corrected_nodes == 4);  // three convs and the classifier
   CHECK(report->samples == 64);
 
   auto before = measure_sqnr(*g, *plain, *plan, batches_of(images, 16), -1);

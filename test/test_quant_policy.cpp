@@ -267,10 +267,14 @@ TEST_CASE("full: global average pool of quantized data becomes a Trunc") {
   CHECK(on_value(p, out_of(t.g, t.find("flatten"))) == nullptr);
   REQUIRE(weight_of(p, fc));
   CHECK(weight_of(p, fc)->channel_axis == 0);  // transB = 1
-  CHECK(bias_of(p, fc) == nullptr);            // no quantizer feeds it directly
-  // input, relu1, relu2, pw output; 4 weights; 3 conv biases.
+  // The classifier's input is the Trunc's output: its bias takes the Trunc's output scale,
+  // which the calibrator finds (bias_input = -1).
+  REQUIRE(bias_of(p, fc));
+  CHECK(bias_of(p, fc)->bias_input == -1);
+  CHECK(bias_of(p, fc)->bias_weight == weight_of(p, fc)->id);
+  // input, relu1, relu2, pw output; 4 weights; 4 biases.
   CHECK(with_role(p, QuantRole::kWeight).size() == 4);
-  CHECK(with_role(p, QuantRole::kBias).size() == 3);
+  CHECK(with_role(p, QuantRole::kBias).size() == 4);
   CHECK(with_role(p, QuantRole::kInput).size() + with_role(p, QuantRole::kOutput).size() == 4);
 }
 
@@ -477,13 +481,13 @@ TEST_CASE("resnet18: full plan shares Add scales, unsigned after Relu, Trunc for
   QuantPlan p = plan_for(g, "full");
   check_signs_resolved(p);
   CHECK(with_role(p, QuantRole::kWeight).size() == 21);
-  // Every conv bias; the classifier's input comes from the Trunc, so its bias stays float.
-  CHECK(with_role(p, QuantRole::kBias).size() == 20);
+  // Every conv bias and the classifier's (on the Trunc's output scale).
+  CHECK(with_role(p, QuantRole::kBias).size() == 21);
   // Activations: the image, 17 Relu outputs, and the conv outputs entering the 8 Adds
   // (8 main branches + 3 downsample convs).
   CHECK(with_role(p, QuantRole::kInput).size() == 1);
   CHECK(with_role(p, QuantRole::kOutput).size() == 17 + 11);
-  CHECK(p.quantizers.size() == 21 + 20 + 1 + 28);
+  CHECK(p.quantizers.size() == 21 + 21 + 1 + 28);
   std::map<int, std::vector<const PlannedQuantizer*>> groups;
   for (const auto& q : p.quantizers) {
     if (q.share_group >= 0) groups[q.share_group].push_back(&q);
@@ -527,7 +531,7 @@ TEST_CASE("resnet18: full plan shares Add scales, unsigned after Relu, Trunc for
   CHECK(lw.truncs.empty());
 
   const std::string text = explain_config(g, must(resolve_rules(g, default_rule_set())), &p);
-  CHECK_THAT(text, Catch::Contains("plan: 70 quantizers, 1 truncs"));
+  CHECK_THAT(text, Catch::Contains("plan: 71 quantizers, 1 truncs"));
   CHECK_THAT(text, Catch::Contains("trunc: window 4"));
   CHECK_THAT(text, Catch::Contains("shares scale with group"));
 }
