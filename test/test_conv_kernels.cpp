@@ -12,32 +12,14 @@
 #include "engine/core/tensor.h"
 #include "engine/core/thread_pool.h"
 #include "kernels/conv/conv_f32.h"
+#include "support/op_test_support.h"
 #include "support/test_support.h"
 
 using namespace qe;
 using namespace qe::kernels;
+using namespace qe::test;
 
 namespace {
-
-std::vector<const GemmF32Config*> available_configs() {
-  std::vector<const GemmF32Config*> out;
-  for (IsaLevel l : {IsaLevel::kAvx2, IsaLevel::kAvx512}) {
-    if (cpu_features().level >= l && gemm_f32_config(l)) out.push_back(gemm_f32_config(l));
-  }
-  return out;
-}
-
-void check_close(const float* got, const float* want, int64_t n, int64_t K, const std::string& what) {
-  double tol_scale = 1e-5 * std::sqrt(static_cast<double>(std::max<int64_t>(K, 1)));
-  int bad = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    double tol = tol_scale * (1.0 + std::fabs(want[i]));
-    if (!(std::fabs(got[i] - want[i]) <= tol)) {
-      if (bad++ < 3) UNSCOPED_INFO(what << ": element " << i << " got " << got[i] << " want " << want[i]);
-    }
-  }
-  CHECK(bad == 0);
-}
 
 // A 2-D (or 1-D when h == 1 and kh == 1) conv; pads are begin pads, end pads follow from `out`.
 struct ConvCase {
@@ -95,7 +77,7 @@ ConvData make_data(const ConvCase& c) {
 
 void check_gemm_path(const ConvCase& c) {
   ConvData d = make_data(c);
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     for (int threads : {1, 2}) {
       for (int variant = 0; variant < 4; ++variant) {
         bool prepack = variant & 1;
@@ -111,7 +93,7 @@ void check_gemm_path(const ConvCase& c) {
         ThreadPool pool(threads);
         conv_f32_gemm(plan, pool, d.x.data<float>(), prepack ? packed.data() : nullptr, d.w.data<float>(),
                       c.bias ? d.b.data<float>() : nullptr, got.data<float>(), scratch.data());
-        check_close(got.data<float>(), d.want.data<float>(), got.numel(), plan.K,
+        check_close_k(got.data<float>(), d.want.data<float>(), got.numel(), plan.K,
                     std::string(cfg->name) + " " + describe(c) + " threads=" + std::to_string(threads) +
                         (prepack ? " prepacked" : " dynamic") + (plan.transposed ? " transposed" : " direct"));
       }
@@ -152,7 +134,7 @@ TEST_CASE("conv GEMM path: k x k kernels, strides, dilations, asymmetric pads") 
 
 TEST_CASE("conv GEMM path: im2col packed once when the output channels are split") {
   ConvCase c{1, 16, 300, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, kRelu};
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     ConvGemmPlan plan = plan_conv_gemm(*cfg, params_of(c), 2, true, ConvGemmMode::kDirect);
     CHECK(plan.b_full_floats > 0);
   }
@@ -210,7 +192,7 @@ void check_depthwise(const ConvCase& c) {
     const float* bias = c.bias ? d.b.data<float>() : nullptr;
     fn(d.p, g, d.x.data<float>(), d.w.data<float>(), bias, got.data<float>(), 0, mid, scratch.data());
     fn(d.p, g, d.x.data<float>(), d.w.data<float>(), bias, got.data<float>(), mid, planes, scratch.data());
-    check_close(got.data<float>(), d.want.data<float>(), got.numel(), c.kh * c.kw,
+    check_close_k(got.data<float>(), d.want.data<float>(), got.numel(), c.kh * c.kw,
                 std::string(name) + " " + describe(c));
   }
 }
@@ -328,7 +310,7 @@ void check_conv_transpose(int64_t batch, int64_t cin, int64_t cout, int64_t grou
   Tensor b = test::random_tensor(Shape{cout}, 23);
   Tensor want(DType::kF32, Shape{batch, cout, p.out_size()});
   conv_transpose_f32_ref(p, x.data<float>(), wt.data<float>(), b.data<float>(), want.data<float>());
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     for (int threads : {1, 2}) {
       ConvTransposeGemmPlan plan = plan_conv_transpose_gemm(*cfg, p, threads);
       std::vector<float> packed(static_cast<size_t>(conv_transpose_packed_weights_floats(plan)));
@@ -342,7 +324,7 @@ void check_conv_transpose(int64_t batch, int64_t cin, int64_t cout, int64_t grou
       what << cfg->name << " convT N" << batch << " C" << cin << "->" << cout << " g" << group << " " << d << "x" << h
            << "x" << w << " k" << k << " s" << s << " d" << dil << " p" << pad_b << "," << pad_e << " op" << out_pad
            << " threads " << threads;
-      check_close(got.data<float>(), want.data<float>(), got.numel(), cin / group * p.kernel_size(), what.str());
+      check_close_k(got.data<float>(), want.data<float>(), got.numel(), cin / group * p.kernel_size(), what.str());
     }
   }
 }

@@ -11,33 +11,14 @@
 #include "engine/core/tensor.h"
 #include "engine/core/thread_pool.h"
 #include "kernels/gemm/gemm_f32.h"
+#include "support/op_test_support.h"
 #include "support/test_support.h"
 
 using namespace qe;
 using namespace qe::kernels;
+using namespace qe::test;
 
 namespace {
-
-std::vector<const GemmF32Config*> available_configs() {
-  std::vector<const GemmF32Config*> out;
-  for (IsaLevel l : {IsaLevel::kAvx2, IsaLevel::kAvx512}) {
-    if (cpu_features().level >= l && gemm_f32_config(l)) out.push_back(gemm_f32_config(l));
-  }
-  return out;
-}
-
-// Float reassociation: error grows like sqrt(K) times the magnitude of the terms.
-void check_close(const float* got, const float* want, int64_t n, int64_t K, const std::string& what) {
-  double tol_scale = 1e-5 * std::sqrt(static_cast<double>(std::max<int64_t>(K, 1)));
-  int bad = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    double tol = tol_scale * (1.0 + std::fabs(want[i]));
-    if (!(std::fabs(got[i] - want[i]) <= tol)) {
-      if (bad++ < 3) UNSCOPED_INFO(what << ": element " << i << " got " << got[i] << " want " << want[i]);
-    }
-  }
-  CHECK(bad == 0);
-}
 
 struct Case {
   int64_t M, N, K;
@@ -116,18 +97,18 @@ void run_case(const GemmF32Config& cfg, const Case& c, int threads) {
   std::string what = std::string(cfg.name) + " M=" + std::to_string(c.M) + " N=" + std::to_string(c.N) +
                      " K=" + std::to_string(c.K) + " tA=" + std::to_string(c.trans_a) +
                      " tB=" + std::to_string(c.trans_b) + " threads=" + std::to_string(threads);
-  check_close(got.data<float>(), want.data<float>(), c.M * c.N, c.K, what);
+  check_close_k(got.data<float>(), want.data<float>(), c.M * c.N, c.K, what);
 }
 
 }  // namespace
 
 TEST_CASE("at least one SIMD GEMM family runs on x86-64 machines with AVX2") {
-  if (cpu_features().level >= IsaLevel::kAvx2) CHECK(!available_configs().empty());
+  if (cpu_features().level >= IsaLevel::kAvx2) CHECK(!available_gemm_configs().empty());
   CHECK(gemm_f32_config(IsaLevel::kScalar) == nullptr);
 }
 
 TEST_CASE("packed GEMM matches the reference over shape sweeps") {
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     for (int64_t M : {1, 3, 8, 13, 33}) {
       for (int64_t N : {1, 7, 24, 47, 49, 100}) {
         for (int64_t K : {1, 5, 64, 257, 641, 1500}) {
@@ -142,7 +123,7 @@ TEST_CASE("packed GEMM matches the reference over shape sweeps") {
 }
 
 TEST_CASE("packed GEMM: transposes, alpha and which operand is prepacked") {
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     for (int variant = 0; variant < 16; ++variant) {
       bool ta = variant & 1, tb = variant & 2, pa = variant & 4, pb = variant & 8;
       for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{9, 50, 300}, {17, 3, 31}, {2, 130, 600}}) {
@@ -159,7 +140,7 @@ TEST_CASE("packed GEMM epilogues: biases, accumulate, every fused activation") {
       {ActKind::kLeakyRelu, 0.1f, 0}, {ActKind::kHardSigmoid, 0.2f, 0.5f}, {ActKind::kHardSwish, 0, 0},
       {ActKind::kSigmoid, 0, 0},
   };
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     for (const Activation& act : acts) {
       for (int ep = 0; ep < 8; ++ep) {
         for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{11, 61, 290}, {8, 48, 16}, {1, 5, 3}}) {
@@ -172,14 +153,14 @@ TEST_CASE("packed GEMM epilogues: biases, accumulate, every fused activation") {
 }
 
 TEST_CASE("packed GEMM with K = 0 only applies the epilogue") {
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     Case c{5, 9, 0, false, false, 1.f, false, false, true, true, true, {ActKind::kRelu, 0, 0}};
     run_case(*cfg, c, 2);
   }
 }
 
 TEST_CASE("tiling gives every thread work and covers the problem") {
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     GemmTiling t = plan_gemm_tiling(*cfg, 512, 49, 4608, 1, 2);
     CHECK(t.tasks() >= 4);
     CHECK(t.kc * 8 >= 4608);
@@ -202,7 +183,7 @@ TEST_CASE("tiling gives every thread work and covers the problem") {
 }
 
 TEST_CASE("packed GEMM with B read in place (full panels direct, the tail packed)") {
-  for (const GemmF32Config* cfg : available_configs()) {
+  for (const GemmF32Config* cfg : available_gemm_configs()) {
     for (int64_t N : {1, 47, 48, 49, 100, 200}) {
       for (int64_t K : {3, 64, 700}) {
         for (int threads : {1, 2}) {
@@ -241,7 +222,7 @@ TEST_CASE("packed GEMM with B read in place (full panels direct, the tail packed
           std::vector<float> scratch(static_cast<size_t>(per * threads + 1));
           ThreadPool pool(threads);
           gemm_f32_run(pool, g, t, scratch.data(), per, threads);
-          check_close(got.data<float>(), want.data<float>(), M * N, K,
+          check_close_k(got.data<float>(), want.data<float>(), M * N, K,
                       std::string(cfg->name) + " direct B N=" + std::to_string(N) + " K=" + std::to_string(K));
         }
       }

@@ -14,44 +14,16 @@
 #include "engine/evaluate.h"
 #include "kernels/elementwise/reduce.h"
 #include "kernels/elementwise/softmax.h"
+#include "support/op_test_support.h"
 #include "support/test_support.h"
 
 using namespace qe;
 
+using namespace qe::test;
+
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-std::vector<IsaLevel> simd_levels() {
-  std::vector<IsaLevel> v;
-  if (cpu_features().avx2) v.push_back(IsaLevel::kAvx2);
-  if (cpu_features().avx512) v.push_back(IsaLevel::kAvx512);
-  return v;
-}
-
-SingleOpResult run_ok(OpKind op, const std::vector<Tensor>& in, const Attributes& attrs = {}, int threads = 1,
-                      int outputs = 1) {
-  auto r = run_single_op(op, in, attrs, outputs, threads);
-  INFO(op_name(op) << ": " << r.status().to_string());
-  REQUIRE(r.is_ok());
-  return std::move(r).value();
-}
-
-template <typename T>
-std::vector<T> values(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
-}
-
-template <typename T>
-Tensor random_of(const Shape& s, uint64_t seed, double lo, double hi) {
-  std::mt19937_64 rng(seed);
-  std::vector<T> v(static_cast<size_t>(s.numel()));
-  for (auto& x : v) {
-    double u = std::uniform_real_distribution<double>(lo, hi)(rng);
-    x = std::is_integral_v<T> ? static_cast<T>(std::floor(u)) : static_cast<T>(u);
-  }
-  return Tensor::from_vector<T>(s, v);
-}
 
 // |got - want| <= rel |want| + abs, with NaN matching NaN and infinities matching exactly.
 bool close(double got, double want, double rel, double abs) {
