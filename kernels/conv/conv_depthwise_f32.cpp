@@ -57,4 +57,36 @@ void depthwise_pad_plane(const ConvF32Params& p, const DepthwiseGeometry& g, con
   std::fill(dst + g.rows * g.row_stride, dst + g.scratch_floats, 0.f);
 }
 
+DepthwisePlane depthwise_plane_geometry(const ConvF32Params& p, const DepthwiseGeometry& g, float* scratch) {
+  DepthwisePlane pl{};
+  pl.oH = p.out[1];
+  pl.oW = p.out[2];
+  pl.kh = static_cast<int>(p.kernel[1]);
+  pl.kw = static_cast<int>(p.kernel[2]);
+  pl.sh = p.stride[1];
+  pl.dh = p.dilation[1];
+  pl.in_place = g.in_place;
+  if (g.in_place) {
+    std::fill(scratch, scratch + g.scratch_floats, 0.f);
+    pl.zero_row = scratch;
+    pl.in_rows = p.in[1];
+    pl.row_len = p.in[2];
+    pl.ph = p.pad[1];
+    pl.col_valid = p.in[2];
+    for (int j = 0; j < pl.kw; ++j) pl.col_off[j] = j * p.dilation[2] - p.pad[2];
+  } else {
+    pl.zero_row = scratch;  // unused: the copy covers every row the taps reach
+    pl.x = scratch;
+    pl.in_rows = g.rows;
+    pl.row_len = g.row_stride;
+    pl.ph = 0;
+    pl.col_valid = g.row_stride;  // the copy is zero-padded and has slack: no masking needed
+    for (int j = 0; j < pl.kw; ++j) {
+      const int64_t t = j * p.dilation[2];
+      pl.col_off[j] = (t % p.stride[2]) * g.phase_len + t / p.stride[2];
+    }
+  }
+  return pl;
+}
+
 }  // namespace qe::kernels

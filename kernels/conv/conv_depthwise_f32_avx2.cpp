@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "kernels/conv/conv_depthwise_internal.h"
 #include "kernels/conv/conv_f32.h"
 #include "kernels/gemm/act_vec_avx2.h"
 
@@ -17,22 +18,7 @@ namespace qe::kernels {
 
 namespace {
 
-constexpr int kMaxTaps = 64;
-
-struct Plane {
-  const float* x;         // input plane, or its padded phase copy
-  const float* zero_row;  // for rows outside the input (in-place mode)
-  const float* w;
-  float bias;
-  float* y;
-  int64_t oH, oW;
-  int64_t in_rows, row_len;     // rows of `x` and floats between them
-  int64_t sh, dh, ph;           // row stride, dilation, padding (ph = 0 for the padded copy)
-  int64_t col_valid;            // in-place mode: input width (columns past it read zero)
-  int64_t col_off[kMaxTaps];    // per kw: column offset of the tap for output column 0
-  int kh, kw;
-  bool in_place;
-};
+using Plane = DepthwisePlane;
 
 inline __m256i range_mask(int64_t lo, int64_t hi) {
   lo = std::clamp<int64_t>(lo, 0, 8);
@@ -117,34 +103,7 @@ void conv_f32_depthwise_avx2(const ConvF32Params& p, const DepthwiseGeometry& g,
   const int64_t C = p.in_channels, ks = p.kernel[1] * p.kernel[2];
   const bool post_act = !avx2::has_vector_act(p.act.kind);
   const avx2::VecAct act(post_act ? Activation{} : p.act);
-  Plane pl{};
-  pl.oH = p.out[1];
-  pl.oW = p.out[2];
-  pl.kh = static_cast<int>(p.kernel[1]);
-  pl.kw = static_cast<int>(p.kernel[2]);
-  pl.sh = p.stride[1];
-  pl.dh = p.dilation[1];
-  pl.in_place = g.in_place;
-  if (g.in_place) {
-    std::fill(scratch, scratch + g.scratch_floats, 0.f);
-    pl.zero_row = scratch;
-    pl.in_rows = p.in[1];
-    pl.row_len = p.in[2];
-    pl.ph = p.pad[1];
-    pl.col_valid = p.in[2];
-    for (int j = 0; j < pl.kw; ++j) pl.col_off[j] = j * p.dilation[2] - p.pad[2];
-  } else {
-    pl.zero_row = scratch;  // unused: the copy covers every row the taps reach
-    pl.x = scratch;
-    pl.in_rows = g.rows;
-    pl.row_len = g.row_stride;
-    pl.ph = 0;
-    pl.col_valid = g.row_stride;  // the copy is zero-padded and has slack: no masking needed
-    for (int j = 0; j < pl.kw; ++j) {
-      const int64_t t = j * p.dilation[2];
-      pl.col_off[j] = (t % p.stride[2]) * g.phase_len + t / p.stride[2];
-    }
-  }
+  DepthwisePlane pl = depthwise_plane_geometry(p, g, scratch);
   for (int64_t pi = plane_begin; pi < plane_end; ++pi) {
     const int64_t c = pi % C;
     if (g.in_place) {

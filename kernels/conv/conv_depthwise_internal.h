@@ -5,6 +5,27 @@
 
 namespace qe::kernels {
 
+// One (image, channel) plane as the generic depthwise loops of every ISA see it.
+constexpr int kDepthwiseMaxTaps = 64;
+struct DepthwisePlane {
+  const float* x;         // input plane, or its padded phase copy
+  const float* zero_row;  // for rows outside the input (in-place mode)
+  const float* w;
+  float bias;
+  float* y;
+  int64_t oH, oW;
+  int64_t in_rows, row_len;              // rows of `x` and floats between them
+  int64_t sh, dh, ph;                    // row stride, dilation, padding (ph = 0 for the padded copy)
+  int64_t col_valid;                     // in-place mode: input width (columns past it read zero)
+  int64_t col_off[kDepthwiseMaxTaps];    // per kw: column offset of the tap for output column 0
+  int kh, kw;
+  bool in_place;
+};
+
+// The geometry part of a plane (everything but x, w, bias, y), for `g`'s layout; zeroes the
+// in-place zero row in `scratch`. Compiled without ISA flags (conv_depthwise_f32.cpp).
+DepthwisePlane depthwise_plane_geometry(const ConvF32Params& p, const DepthwiseGeometry& g, float* scratch);
+
 // 3x3, stride 1 or 2 (same on both axes), no dilation, any padding: the specialised in-place
 // path (conv_depthwise3x3_f32_avx512.cpp).
 bool depthwise3x3_supported(const ConvF32Params& p);
