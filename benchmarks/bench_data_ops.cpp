@@ -11,6 +11,7 @@
 #include "engine/core/thread_pool.h"
 #include "engine/op_kernel.h"
 #include "graph/schema.h"
+#include "benchmarks/bench_support.h"
 
 using namespace qe;
 
@@ -122,46 +123,18 @@ void bm_op(benchmark::State& state, const Case& c, int threads) {
   std::vector<ValueId> outs;
   for (int i = 0; i < c.outputs; ++i) outs.push_back(g.add_value("y" + std::to_string(i)));
   NodeId n = g.add_node(c.op, "node", ins, outs, c.attrs);
-  Status st = infer_node(g, n);
-  if (!st.is_ok()) {
-    state.SkipWithError(st.to_string().c_str());
-    return;
-  }
-  auto bound = bind_kernel(g, n, threads);
-  if (!bound.is_ok()) {
-    state.SkipWithError(bound.status().to_string().c_str());
-    return;
-  }
-  std::vector<Tensor> ys;
-  std::vector<TensorView> out;
-  for (ValueId y : outs) {
-    ys.emplace_back(g.value(y).dtype, g.value(y).shape);
-    out.push_back(ys.back().view());
-    bytes += static_cast<double>(ys.back().bytes());
-  }
   std::vector<TensorView> in;
   for (const Tensor& t : tensors) in.push_back(t.view());
-  AlignedBuffer ws(bound->kernel->workspace_bytes());
-  ThreadPool pool(threads);
-  RunContext ctx{&pool, ws.data()};
-  for (auto _ : state) {
-    Status s = bound->kernel->run(ctx, in, out);
-    benchmark::DoNotOptimize(s);
-    benchmark::DoNotOptimize(ys[0].raw());
-  }
+  const std::vector<Tensor> ys = bench::time_node(state, g, n, in, threads);
+  if (ys.empty()) return;
+  for (const Tensor& y : ys) bytes += static_cast<double>(y.bytes());
   state.counters["GB/s"] =
       benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  state.SetLabel(bound->name);
 }
 
 int register_all() {
   static const std::vector<Case> all = cases();
-  for (const Case& c : all) {
-    for (int threads : {1, 2}) {
-      std::string name = c.name + "/threads:" + std::to_string(threads);
-      benchmark::RegisterBenchmark(name.c_str(), bm_op, c, threads)->Unit(benchmark::kMicrosecond)->UseRealTime();
-    }
-  }
+  bench::register_thread_sweep(all, bm_op);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "engine/core/thread_pool.h"
 #include "engine/op_kernel.h"
 #include "graph/schema.h"
+#include "benchmarks/bench_support.h"
 
 using namespace qe;
 
@@ -132,43 +133,19 @@ void bm_op(benchmark::State& state, const Case& c, int threads) {
   ValueId y = g.add_value("y");
   NodeId n = g.add_node(c.op, "node", ins, {y}, c.attrs);
   g.add_output(y);
-  Status st = infer_node(g, n);
-  if (!st.is_ok()) {
-    state.SkipWithError(st.to_string().c_str());
-    return;
-  }
-  auto bound = bind_kernel(g, n, threads);
-  if (!bound.is_ok()) {
-    state.SkipWithError(bound.status().to_string().c_str());
-    return;
-  }
-  Tensor yt(g.value(y).dtype, g.value(y).shape);
   std::vector<TensorView> in;
   for (const Tensor& t : tensors) in.push_back(t.view());
-  std::vector<TensorView> out = {yt.view()};
-  AlignedBuffer ws(bound->kernel->workspace_bytes());
-  ThreadPool pool(threads);
-  RunContext ctx{&pool, ws.data()};
-  for (auto _ : state) {
-    Status s = bound->kernel->run(ctx, in, out);
-    benchmark::DoNotOptimize(s);
-    benchmark::DoNotOptimize(yt.raw());
-  }
-  double bytes = static_cast<double>(yt.bytes());
+  const std::vector<Tensor> ys = bench::time_node(state, g, n, in, threads);
+  if (ys.empty()) return;
+  double bytes = static_cast<double>(ys[0].bytes());
   for (const Tensor& t : tensors) bytes += static_cast<double>(t.bytes());
   state.counters["GB/s"] =
       benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  state.SetLabel(bound->name);
 }
 
 int register_all() {
   static const std::vector<Case> all = cases();
-  for (const Case& c : all) {
-    for (int threads : {1, 2}) {
-      std::string name = c.name + "/threads:" + std::to_string(threads);
-      benchmark::RegisterBenchmark(name.c_str(), bm_op, c, threads)->Unit(benchmark::kMicrosecond)->UseRealTime();
-    }
-  }
+  bench::register_thread_sweep(all, bm_op);
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "engine/op_kernel.h"
 #include "graph/quant_params.h"
 #include "graph/schema.h"
+#include "benchmarks/bench_support.h"
 #include "kernels/quant/fake_quant.h"
 
 using namespace qe;
@@ -123,32 +124,12 @@ void bm_op(benchmark::State& state, const OpCase& c, int threads) {
     n = g.add_node(c.op, "node", {x, g.add_constant("s", scale), g.add_constant("z", zp)}, {y}, c.attrs);
   }
   g.add_output(y);
-  Status st = infer_node(g, n);
-  if (!st.is_ok()) {
-    state.SkipWithError(st.to_string().c_str());
-    return;
-  }
-  auto bound = bind_kernel(g, n, threads);
-  if (!bound.is_ok()) {
-    state.SkipWithError(bound.status().to_string().c_str());
-    return;
-  }
-  Tensor yt(g.value(y).dtype, g.value(y).shape);
   std::vector<TensorView> in(g.node(n).inputs.size());
   in[0] = xt.view();
   for (size_t i = 1; i < in.size(); ++i) in[i] = g.value(g.node(n).inputs[i]).constant.view();
-  std::vector<TensorView> out = {yt.view()};
-  AlignedBuffer ws(bound->kernel->workspace_bytes());
-  ThreadPool pool(threads);
-  RunContext ctx{&pool, ws.data()};
-  for (auto _ : state) {
-    Status s = bound->kernel->run(ctx, in, out);
-    benchmark::DoNotOptimize(s);
-    benchmark::DoNotOptimize(yt.raw());
-  }
+  if (bench::time_node(state, g, n, in, threads).empty()) return;
   state.counters["Gelem/s"] = benchmark::Counter(static_cast<double>(c.x.numel()),
                                                  benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  state.SetLabel(bound->name);
 }
 
 int register_all() {
@@ -164,12 +145,7 @@ int register_all() {
     }
   }
   static const std::vector<OpCase> ops = op_cases();
-  for (const OpCase& c : ops) {
-    for (int threads : {1, 2}) {
-      std::string name = c.name + "/threads:" + std::to_string(threads);
-      benchmark::RegisterBenchmark(name.c_str(), bm_op, c, threads)->Unit(benchmark::kMicrosecond)->UseRealTime();
-    }
-  }
+  bench::register_thread_sweep(ops, bm_op);
   return 0;
 }
 
