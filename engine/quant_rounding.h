@@ -1,5 +1,5 @@
-// The IR's rounding mode (graph/quant_params.h) as the kernels' enum (kernels/quant/fake_quant.h):
-// kernels never see graph/, so the two enums meet here.
+// The IR's quantizer settings (graph/quant_params.h) as the kernels' types (kernels/quant/fake_quant.h):
+// kernels never see graph/, so the two meet here.
 #pragma once
 
 #include "graph/quant_params.h"
@@ -18,6 +18,21 @@ inline kernels::Rounding to_kernel_rounding(RoundingMode m) {
     case RoundingMode::kFloor: return kernels::Rounding::kFloor;
   }
   return kernels::Rounding::kHalfEven;
+}
+
+// The IR's minifloat format as the kernels' argument struct.
+inline kernels::MinifloatArgs to_kernel_minifloat(const MinifloatFormat& f, RoundingMode rounding) {
+  kernels::MinifloatArgs m;
+  m.exponent_bits = f.exponent_bits;
+  m.mantissa_bits = f.mantissa_bits;
+  m.exponent_bias = f.exponent_bias;
+  m.max_val = f.max_val;
+  m.has_inf = f.has_inf;
+  m.has_nan = f.has_nan;
+  m.has_subnormal = f.has_subnormal;
+  m.saturation = f.saturation;
+  m.rounding = to_kernel_rounding(rounding);
+  return m;
 }
 
 }  // namespace qe

@@ -254,16 +254,7 @@ Result<Tensor> fake_quantize(const Tensor& x, const QuantParams& p) {
       kernels::bipolar_quant_ref(in, out, b.scale.data(), b.outer, b.channels, b.inner);
       break;
     case QuantKind::kFloat: {
-      kernels::MinifloatArgs a;
-      a.exponent_bits = p.minifloat.exponent_bits;
-      a.mantissa_bits = p.minifloat.mantissa_bits;
-      a.exponent_bias = p.minifloat.exponent_bias;
-      a.max_val = p.minifloat.max_val;
-      a.has_inf = p.minifloat.has_inf;
-      a.has_nan = p.minifloat.has_nan;
-      a.has_subnormal = p.minifloat.has_subnormal;
-      a.saturation = p.minifloat.saturation;
-      a.rounding = to_kernel_rounding(p.rounding);
+      const kernels::MinifloatArgs a = to_kernel_minifloat(p.minifloat, p.rounding);
       kernels::float_fake_quant_ref(in, out, b.scale.data(), b.outer, b.channels, b.inner, a);
       break;
     }

@@ -79,17 +79,7 @@ double int_grid_error(const float* x, int64_t n, const IntGrid& g, RoundingMode 
 }
 
 double float_error(const float* x, int64_t n, float scale, const QuantSpec& spec, std::vector<float>& tmp) {
-  const MinifloatFormat& f = spec.minifloat;
-  kernels::MinifloatArgs a;
-  a.exponent_bits = f.exponent_bits;
-  a.mantissa_bits = f.mantissa_bits;
-  a.exponent_bias = f.exponent_bias;
-  a.max_val = f.max_val;
-  a.has_inf = f.has_inf;
-  a.has_nan = f.has_nan;
-  a.has_subnormal = f.has_subnormal;
-  a.saturation = f.saturation;
-  a.rounding = to_kernel_rounding(spec.rounding);
+  const kernels::MinifloatArgs a = to_kernel_minifloat(spec.minifloat, spec.rounding);
   tmp.resize(static_cast<size_t>(n));
   kernels::float_fake_quant_ref(x, tmp.data(), &scale, 1, 1, n, a);
   return squared_error(x, tmp.data(), n);

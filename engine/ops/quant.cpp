@@ -159,16 +159,7 @@ Result<FakeQuantConfig> fake_quant_config(const BindContext& ctx) {
   } else if (p.kind == QuantKind::kFloat) {
     const MinifloatFormat& f = p.minifloat;
     QE_RETURN_IF_ERROR(check_minifloat(f));
-    kernels::MinifloatArgs& m = c.float_args;
-    m.exponent_bits = f.exponent_bits;
-    m.mantissa_bits = f.mantissa_bits;
-    m.exponent_bias = f.exponent_bias;
-    m.max_val = f.max_val;
-    m.has_inf = f.has_inf;
-    m.has_nan = f.has_nan;
-    m.has_subnormal = f.has_subnormal;
-    m.saturation = f.saturation;
-    m.rounding = a.rounding;
+    c.float_args = to_kernel_minifloat(f, p.rounding);
   }
   return c;
 }
