@@ -1,0 +1,103 @@
+#include "kernels/int8/qadd.h"
+
+#include <cmath>
+
+namespace qe::kernels {
+
+namespace {
+
+inline int32_t ld(const void* p, bool s, int64_t i) {
+  return s ? static_cast<const int8_t*>(p)[i] : static_cast<const uint8_t*>(p)[i];
+}
+inline void st(void* p, bool s, int64_t i, int32_t v) {
+  if (s) {
+    static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v);
+  } else {
+    static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v);
+  }
+}
+
+RequantOutput full_range(int32_t zy, bool y_signed) {
+  RequantOutput o;
+  o.zero_point = zy;
+  o.qmin = y_signed ? -128 : 0;
+  o.qmax = y_signed ? 127 : 255;
+  return o;
+}
+
+}  // namespace
+
+QBinaryParams make_qadd_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
+                               int32_t zy, bool y_signed) {
+  QBinaryParams q;
+  q.a_signed = a_signed;
+  q.b_signed = b_signed;
+  q.y_signed = y_signed;
+  q.a_zero_point = za;
+  q.b_zero_point = zb;
+  q.ma = static_cast<float>(sa / sy);
+  q.mb = static_cast<float>(sb / sy);
+  q.out = full_range(zy, y_signed);
+  return q;
+}
+
+QBinaryParams make_qmul_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
+                               int32_t zy, bool y_signed, RequantMode mode) {
+  QBinaryParams q;
+  q.a_signed = a_signed;
+  q.b_signed = b_signed;
+  q.y_signed = y_signed;
+  q.a_zero_point = za;
+  q.b_zero_point = zb;
+  q.mode = mode;
+  q.m = make_requant_multiplier(sa * sb / sy);
+  q.out = full_range(zy, y_signed);
+  return q;
+}
+
+void qadd_ref(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+  const float lo = static_cast<float>(q.out.qmin - q.out.zero_point);
+  const float hi = static_cast<float>(q.out.qmax - q.out.zero_point);
+  for (int64_t pl = p0; pl < p1; ++pl) {
+    for (int64_t k = 0; k < inner; ++k) {
+      const int64_t i = pl * inner + k;
+      const int64_t bi = q.b_broadcast == QBroadcast::kPerPlane ? pl : i;
+      const float ta = static_cast<float>(ld(a, q.a_signed, i) - q.a_zero_point) * q.ma;
+      const float tb = static_cast<float>(ld(b, q.b_signed, bi) - q.b_zero_point) * q.mb;
+      float t = ta + tb;
+      t = t < lo ? lo : (t > hi ? hi : t);
+      st(y, q.y_signed, i, static_cast<int32_t>(std::nearbyint(t)) + q.out.zero_point);
+    }
+  }
+}
+
+void qmul_ref(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+  for (int64_t pl = p0; pl < p1; ++pl) {
+    for (int64_t k = 0; k < inner; ++k) {
+      const int64_t i = pl * inner + k;
+      const int64_t bi = q.b_broadcast == QBroadcast::kPerPlane ? pl : i;
+      const int32_t acc = (ld(a, q.a_signed, i) - q.a_zero_point) * (ld(b, q.b_signed, bi) - q.b_zero_point);
+      st(y, q.y_signed, i, requantize_ref(acc, q.mode, q.m, q.out));
+    }
+  }
+}
+
+QBinaryFn qadd_ukernel(IsaLevel level) {
+  switch (level) {
+    case IsaLevel::kAvx2: return &qadd_avx2;
+    case IsaLevel::kAvx512:
+    case IsaLevel::kAvx512Vnni: return &qadd_avx512;
+    default: return &qadd_ref;
+  }
+}
+
+QBinaryFn qmul_ukernel(IsaLevel level) {
+  switch (level) {
+    case IsaLevel::kAvx2: return &qmul_avx2;
+    case IsaLevel::kAvx512:
+    case IsaLevel::kAvx512Vnni: return &qmul_avx512;
+    default: return &qmul_ref;
+  }
+}
+
+}  // namespace qe::kernels

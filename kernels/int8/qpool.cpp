@@ -1,0 +1,231 @@
+#include "kernels/int8/qpool.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace qe::kernels {
+
+namespace {
+
+// Taps of one axis for output o whose input position lies in [lo, hi): first index and count.
+struct Taps {
+  int64_t first, count;
+};
+Taps taps_in(int64_t o, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t lo, int64_t hi) {
+  const int64_t start = o * stride - pad;
+  int64_t first = 0;
+  if (start < lo) first = (lo - start + dil - 1) / dil;
+  int64_t last = k;
+  if (start + (k - 1) * dil >= hi) last = hi - start <= 0 ? 0 : (hi - start + dil - 1) / dil;
+  return {first, std::max<int64_t>(0, last - first)};
+}
+
+// Outputs [lo, hi) of a row of n whose tap at offset `off` (= j * dil - pad) reads inside [0, in).
+void valid_outputs(int64_t off, int64_t stride, int64_t in, int64_t n, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  const int64_t t = in - 1 - off;
+  hi = t < 0 ? 0 : std::min(n, t / stride + 1);
+  lo = std::min(lo, hi);
+}
+
+int64_t window_count(const PoolParams& p, int64_t od, int64_t oh, int64_t ow) {
+  const int64_t o[3] = {od, oh, ow};
+  int64_t count = 1;
+  for (int a = 0; a < 3; ++a) {
+    const int64_t lo = p.count_include_pad ? -p.pad[a] : 0;
+    const int64_t hi = p.count_include_pad ? p.in[a] + p.pad_end[a] : p.in[a];
+    count *= taps_in(o[a], p.stride[a], p.pad[a], p.dilation[a], p.kernel[a], lo, hi).count;
+  }
+  return count;
+}
+
+template <typename T>
+void max_pool_rows(const PoolParams& p, const T* x, T* y, int64_t p0, int64_t p1) {
+  const int64_t oW = p.out[2], iW = p.in[2], sw = p.stride[2];
+  for (int64_t pl = p0; pl < p1; ++pl) {
+    const T* xp = x + pl * p.in_size();
+    T* yp = y + pl * p.out_size();
+    for (int64_t od = 0; od < p.out[0]; ++od) {
+      const Taps rd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
+      for (int64_t oh = 0; oh < p.out[1]; ++oh) {
+        const Taps rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
+        T* out = yp + (od * p.out[1] + oh) * oW;
+        std::fill(out, out + oW, std::numeric_limits<T>::lowest());
+        for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
+          const int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
+          for (int64_t kh = rh.first; kh < rh.first + rh.count; ++kh) {
+            const int64_t ih = oh * p.stride[1] - p.pad[1] + kh * p.dilation[1];
+            const T* row = xp + (id * p.in[1] + ih) * iW;
+            for (int64_t j = 0; j < p.kernel[2]; ++j) {
+              const int64_t off = j * p.dilation[2] - p.pad[2];
+              int64_t lo, hi;
+              valid_outputs(off, sw, iW, oW, lo, hi);
+              const T* src = row + off;
+              for (int64_t ow = lo; ow < hi; ++ow) out[ow] = std::max(out[ow], src[ow * sw]);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void avg_pool_ref_t(const PoolParams& p, const QPoolQuant& q, const T* x, void* y, int64_t p0, int64_t p1) {
+  for (int64_t pl = p0; pl < p1; ++pl) {
+    const T* xp = x + pl * p.in_size();
+    for (int64_t od = 0; od < p.out[0]; ++od) {
+      for (int64_t oh = 0; oh < p.out[1]; ++oh) {
+        for (int64_t ow = 0; ow < p.out[2]; ++ow) {
+          int32_t acc = 0;
+          for (int64_t kd = 0; kd < p.kernel[0]; ++kd) {
+            const int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
+            if (id < 0 || id >= p.in[0]) continue;
+            for (int64_t kh = 0; kh < p.kernel[1]; ++kh) {
+              const int64_t ih = oh * p.stride[1] - p.pad[1] + kh * p.dilation[1];
+              if (ih < 0 || ih >= p.in[1]) continue;
+              for (int64_t kw = 0; kw < p.kernel[2]; ++kw) {
+                const int64_t iw = ow * p.stride[2] - p.pad[2] + kw * p.dilation[2];
+                if (iw < 0 || iw >= p.in[2]) continue;
+                acc += xp[(id * p.in[1] + ih) * p.in[2] + iw] - q.in_zero_point;
+              }
+            }
+          }
+          const int32_t v = requantize_ref(acc, q.mode, q.by_count[window_count(p, od, oh, ow)], q.out);
+          const int64_t i = pl * p.out_size() + (od * p.out[1] + oh) * p.out[2] + ow;
+          if (q.out_signed) {
+            static_cast<int8_t*>(y)[i] = static_cast<int8_t>(v);
+          } else {
+            static_cast<uint8_t*>(y)[i] = static_cast<uint8_t>(v);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void avg_pool_rows(const PoolParams& p, const QPoolQuant& q, const T* x, void* y, int64_t p0, int64_t p1) {
+  constexpr int64_t kChunk = 256;
+  int32_t acc[kChunk];
+  const int64_t oW = p.out[2], iW = p.in[2], sw = p.stride[2];
+  for (int64_t pl = p0; pl < p1; ++pl) {
+    const T* xp = x + pl * p.in_size();
+    for (int64_t od = 0; od < p.out[0]; ++od) {
+      const Taps rd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
+      for (int64_t oh = 0; oh < p.out[1]; ++oh) {
+        const Taps rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
+        for (int64_t c0 = 0; c0 < oW; c0 += kChunk) {
+          const int64_t c1 = std::min(oW, c0 + kChunk);
+          std::fill(acc, acc + (c1 - c0), 0);
+          for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
+            const int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
+            for (int64_t kh = rh.first; kh < rh.first + rh.count; ++kh) {
+              const int64_t ih = oh * p.stride[1] - p.pad[1] + kh * p.dilation[1];
+              const T* row = xp + (id * p.in[1] + ih) * iW;
+              for (int64_t j = 0; j < p.kernel[2]; ++j) {
+                const int64_t off = j * p.dilation[2] - p.pad[2];
+                int64_t lo, hi;
+                valid_outputs(off, sw, iW, oW, lo, hi);
+                lo = std::max(lo, c0);
+                hi = std::min(hi, c1);
+                const T* src = row + off;
+                for (int64_t ow = lo; ow < hi; ++ow) acc[ow - c0] += src[ow * sw] - q.in_zero_point;
+              }
+            }
+          }
+          const int64_t base = pl * p.out_size() + (od * p.out[1] + oh) * oW;
+          for (int64_t ow = c0; ow < c1; ++ow) {
+            const int32_t v = requantize_ref(acc[ow - c0], q.mode, q.by_count[window_count(p, od, oh, ow)], q.out);
+            if (q.out_signed) {
+              static_cast<int8_t*>(y)[base + ow] = static_cast<int8_t>(v);
+            } else {
+              static_cast<uint8_t*>(y)[base + ow] = static_cast<uint8_t>(v);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+int32_t plane_sum(const T* x, int64_t size) {
+  int32_t s = 0;
+  for (int64_t i = 0; i < size; ++i) s += x[i];
+  return s;
+}
+
+void global_avg(const QPoolQuant& q, const void* x, void* y, int64_t size, int64_t p0, int64_t p1, bool ref) {
+  for (int64_t pl = p0; pl < p1; ++pl) {
+    int32_t acc = 0;
+    if (ref) {
+      for (int64_t i = 0; i < size; ++i) {
+        const int32_t v = q.in_signed ? static_cast<const int8_t*>(x)[pl * size + i]
+                                      : static_cast<const uint8_t*>(x)[pl * size + i];
+        acc += v - q.in_zero_point;
+      }
+    } else {
+      // Σ x - size * zp: the same integer, with a plain byte sum the compiler vectorises.
+      acc = (q.in_signed ? plane_sum(static_cast<const int8_t*>(x) + pl * size, size)
+                         : plane_sum(static_cast<const uint8_t*>(x) + pl * size, size)) -
+            static_cast<int32_t>(size) * q.in_zero_point;
+    }
+    const int32_t v = requantize_ref(acc, q.mode, q.global, q.out);
+    if (q.out_signed) {
+      static_cast<int8_t*>(y)[pl] = static_cast<int8_t>(v);
+    } else {
+      static_cast<uint8_t*>(y)[pl] = static_cast<uint8_t>(v);
+    }
+  }
+}
+
+}  // namespace
+
+void qmax_pool_ref(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1) {
+  if (is_signed) {
+    max_pool_ref<int8_t>(p, static_cast<const int8_t*>(x), static_cast<int8_t*>(y), p0, p1);
+  } else {
+    max_pool_ref<uint8_t>(p, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y), p0, p1);
+  }
+}
+
+void qmax_pool(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1) {
+  if (is_signed) {
+    max_pool_rows<int8_t>(p, static_cast<const int8_t*>(x), static_cast<int8_t*>(y), p0, p1);
+  } else {
+    max_pool_rows<uint8_t>(p, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y), p0, p1);
+  }
+}
+
+std::vector<RequantMultiplier> qavg_pool_multipliers(double m, int64_t max_count) {
+  std::vector<RequantMultiplier> v(static_cast<size_t>(max_count + 1));
+  for (int64_t k = 1; k <= max_count; ++k) v[static_cast<size_t>(k)] = make_requant_multiplier(m / static_cast<double>(k));
+  return v;
+}
+
+void qavg_pool_ref(const PoolParams& p, const QPoolQuant& q, const void* x, void* y, int64_t p0, int64_t p1) {
+  if (q.in_signed) {
+    avg_pool_ref_t<int8_t>(p, q, static_cast<const int8_t*>(x), y, p0, p1);
+  } else {
+    avg_pool_ref_t<uint8_t>(p, q, static_cast<const uint8_t*>(x), y, p0, p1);
+  }
+}
+
+void qavg_pool(const PoolParams& p, const QPoolQuant& q, const void* x, void* y, int64_t p0, int64_t p1) {
+  if (q.in_signed) {
+    avg_pool_rows<int8_t>(p, q, static_cast<const int8_t*>(x), y, p0, p1);
+  } else {
+    avg_pool_rows<uint8_t>(p, q, static_cast<const uint8_t*>(x), y, p0, p1);
+  }
+}
+
+void qglobal_avg_pool_ref(const QPoolQuant& q, const void* x, void* y, int64_t size, int64_t p0, int64_t p1) {
+  global_avg(q, x, y, size, p0, p1, true);
+}
+
+void qglobal_avg_pool(const QPoolQuant& q, const void* x, void* y, int64_t size, int64_t p0, int64_t p1) {
+  global_avg(q, x, y, size, p0, p1, false);
+}
+
+}  // namespace qe::kernels

@@ -1,0 +1,49 @@
+// Integer pooling over NCHW planes (geometry: PoolParams of kernels/pooling/pool.h; planes are
+// (image, channel) pairs, split over threads with pool_for_planes).
+//
+// MaxPool keeps the input's scale and zero point, so it is a max over the raw u8/s8 values;
+// padding never wins (a window with no input element gives the type's lowest value, as
+// max_pool_ref does).
+// AveragePool: acc = Σ (x - zp_in) over the taps inside the input, then
+//   y = requantize_ref(acc, mode, by_count[count], out),
+// where count is the number of taps inside the input, or inside the padded extent with
+// count_include_pad (padded taps add 0 to acc either way), and by_count[k] is the multiplier
+// s_in / (s_out * k) (qavg_pool_multipliers builds the table). A window with count 0 gives zp_out.
+// GlobalAveragePool: acc = Σ (x - zp_in) over the plane, y = requantize_ref(acc, mode, m, out)
+// with m = s_in / (s_out * H * W) supplied by the caller (planes up to 2^23 elements).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/int8/requantize.h"
+#include "kernels/pooling/pool.h"
+
+namespace qe::kernels {
+
+// Max pool, planes [p0, p1): the reference (max_pool_ref<u8/s8>) and a tap-outer loop whose
+// inner loop runs along the output row (vectorised by the compiler for stride 1).
+void qmax_pool_ref(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1);
+void qmax_pool(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1);
+
+struct QPoolQuant {
+  bool in_signed = false;
+  bool out_signed = false;
+  int32_t in_zero_point = 0;
+  RequantMode mode = RequantMode::kFloat;
+  const RequantMultiplier* by_count = nullptr;  // average pool: index = tap count (0 .. kernel size)
+  RequantMultiplier global;                     // global average pool
+  RequantOutput out;
+};
+
+// by_count[k] = make_requant_multiplier(m / k) for k in 1..max_count (entry 0 unused).
+std::vector<RequantMultiplier> qavg_pool_multipliers(double m, int64_t max_count);
+
+void qavg_pool_ref(const PoolParams& p, const QPoolQuant& q, const void* x, void* y, int64_t p0, int64_t p1);
+// Same results; window sums along the output row, tap by tap (no allocation, int32 row chunks).
+void qavg_pool(const PoolParams& p, const QPoolQuant& q, const void* x, void* y, int64_t p0, int64_t p1);
+
+void qglobal_avg_pool_ref(const QPoolQuant& q, const void* x, void* y, int64_t size, int64_t p0, int64_t p1);
+void qglobal_avg_pool(const QPoolQuant& q, const void* x, void* y, int64_t size, int64_t p0, int64_t p1);
+
+}  // namespace qe::kernels

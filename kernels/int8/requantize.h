@@ -1,0 +1,86 @@
+// Requantization: an int32 accumulator (sum of integer products plus an int32 bias) becomes a
+// quantized output value. This header is the one scalar definition every integer kernel's fast
+// path must match bit for bit.
+//
+//   y = clamp(round_half_even(acc * m) + zero_point, qmin, qmax),   m = s_in * s_w / s_out
+//
+// Two forms of the multiplier m, chosen per model:
+//  - kFloat: m is an fp32 value; acc is converted to fp32 (round to nearest even, as vcvtdq2ps),
+//    multiplied once in fp32 (no FMA), clamped to [qmin - zp, qmax - zp] and rounded half to even
+//    (as vcvtps2dq under the default MXCSR). Matches onnxruntime's QLinear kernels and the
+//    fake-quant simulation up to the fp32 rounding of the product.
+//  - kFixedPoint: the dyadic form of HAWQ-V3 / gemmlowp, m ≈ M · 2^-n with M in [2^30, 2^31) and
+//    1 <= n <= 62; acc * M is exact in int64 and the division by 2^n rounds half to even (gemmlowp
+//    rounds half away from zero; we match QuantizeLinear instead). The form requires m < 1, as
+//    gemmlowp's does: then |acc * m| < 2^31 and the int32 result cannot wrap (the bindings reject
+//    larger multipliers in this mode; the float form takes any m).
+// Clamping happens before rounding in the float form so no value can overflow the conversion;
+// as qmin - zp and qmax - zp are integers, this gives the same result as clamping after.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace qe::kernels {
+
+enum class RequantMode : uint8_t { kFloat = 0, kFixedPoint = 1 };
+
+const char* requant_mode_name(RequantMode mode);
+
+// One output channel's multiplier in both forms (a model uses one form for all channels).
+struct RequantMultiplier {
+  float m = 0.f;          // kFloat
+  int32_t fx_mult = 0;    // kFixedPoint: M in [2^30, 2^31) (smaller only for m < 2^-32, 0 for m = 0)
+  int32_t fx_shift = 31;  // kFixedPoint: n in [1, 62]
+};
+
+// Both forms of a real multiplier m >= 0. m >= 2^30 cannot be represented in the fixed-point
+// form; callers reject such layers (they mean a broken scale) before building kernels.
+RequantMultiplier make_requant_multiplier(double m);
+
+// Output side of a requantization: zero point and the clamp range, which also expresses a fused
+// Relu / Clip (qmin raised to the zero point or to the quantized clip bound).
+struct RequantOutput {
+  int32_t zero_point = 0;
+  int32_t qmin = -128;
+  int32_t qmax = 127;
+};
+
+// Per-tensor or per-channel parameters: `mult` points to one value or to one per channel.
+struct RequantParams {
+  RequantMode mode = RequantMode::kFloat;
+  const RequantMultiplier* mult = nullptr;
+  bool per_channel = false;
+  RequantOutput out;
+  const RequantMultiplier& channel(int64_t c) const { return mult[per_channel ? c : 0]; }
+};
+
+inline int32_t round_shift_half_even(int64_t v, int n) {
+  int64_t q = v >> n;  // floor
+  const int64_t rem = v - (q << n);
+  const int64_t half = int64_t{1} << (n - 1);
+  q += (rem > half) | ((rem == half) & (q & 1));
+  return static_cast<int32_t>(q);
+}
+
+inline int32_t requantize_float_ref(int32_t acc, float m, const RequantOutput& o) {
+  float v = static_cast<float>(acc) * m;
+  const float lo = static_cast<float>(o.qmin - o.zero_point);
+  const float hi = static_cast<float>(o.qmax - o.zero_point);
+  v = v < lo ? lo : (v > hi ? hi : v);
+  return static_cast<int32_t>(std::nearbyint(v)) + o.zero_point;
+}
+
+inline int32_t requantize_fixed_ref(int32_t acc, int32_t fx_mult, int32_t fx_shift, const RequantOutput& o) {
+  int64_t r = round_shift_half_even(static_cast<int64_t>(acc) * fx_mult, fx_shift);
+  r += o.zero_point;
+  return static_cast<int32_t>(r < o.qmin ? o.qmin : (r > o.qmax ? o.qmax : r));
+}
+
+// The reference: every fast path is tested against this.
+inline int32_t requantize_ref(int32_t acc, RequantMode mode, const RequantMultiplier& m, const RequantOutput& o) {
+  return mode == RequantMode::kFloat ? requantize_float_ref(acc, m.m, o)
+                                     : requantize_fixed_ref(acc, m.fx_mult, m.fx_shift, o);
+}
+
+}  // namespace qe::kernels
