@@ -24,4 +24,18 @@ std::optional<OpKind> op_from_name(std::string_view name) {
   return std::nullopt;
 }
 
+bool op_is_internal(OpKind op) {
+  switch (op) {
+    case OpKind::kFakeQuant:
+    case OpKind::kTrunc:
+    case OpKind::kQAdd:
+    case OpKind::kQAvgPool:
+    case OpKind::kQConv:
+    case OpKind::kQGemm:
+    case OpKind::kQLut:
+    case OpKind::kQMul: return true;
+    default: return false;
+  }
+}
+
 }  // namespace qe

@@ -27,6 +27,7 @@ const SchemaTable& schemas() {
     register_elementwise_schemas(t);
     register_data_schemas(t);
     register_quant_schemas(t);
+    register_qlinear_schemas(t);
     return t;
   }();
   return table;

@@ -77,6 +77,7 @@ void register_pooling_schemas(SchemaTable& t);      // pools, BatchNormalization
 void register_elementwise_schemas(SchemaTable& t);  // unary, binary, activations, Softmax, reductions
 void register_data_schemas(SchemaTable& t);         // shape and data movement ops
 void register_quant_schemas(SchemaTable& t);        // FakeQuant, Trunc, QuantizeLinear, DequantizeLinear
+void register_qlinear_schemas(SchemaTable& t);      // integer runtime: QConv, QGemm, QAdd, QMul, QAvgPool, QLut
 
 // Helpers shared by schema files.
 Status expect_float_input(const InferContext& ctx, int i);

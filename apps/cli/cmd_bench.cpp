@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/cli/commands.h"
+#include "apps/cli/bench_variants.h"
 #include "apps/cli/common.h"
 
 namespace qe::cli {
@@ -16,6 +17,7 @@ namespace qe::cli {
 namespace {
 
 struct BenchArgs {
+  OpenModelOptions open;  // --simulate, --requant
   std::string model;
   int batch = 1;
   int threads = 0;
@@ -25,7 +27,36 @@ struct BenchArgs {
   bool json = false;
   bool profile = false;
   std::vector<std::string> input_shapes;
+  std::vector<std::string> compare;  // float, int8 (= w8a8), w4a8, ...
 };
+
+struct Timing {
+  std::vector<double> ms;  // per timed run
+};
+
+Result<Timing> time_runs(Session& s, const std::vector<Tensor>& inputs, const BenchArgs& a) {
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < std::max(1, a.warmup); ++i) {
+    auto r = s.run(inputs);
+    if (!r.is_ok()) return r.status();
+  }
+  Timing t;
+  auto start = clock::now();
+  for (int i = 0; i < a.runs; ++i) {
+    auto t0 = clock::now();
+    auto r = s.run(inputs);
+    auto t1 = clock::now();
+    if (!r.is_ok()) return r.status();
+    t.ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (std::chrono::duration<double>(t1 - start).count() > a.max_seconds && t.ms.size() >= 5) break;
+  }
+  return t;
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 Tensor random_input(DType dtype, const Shape& shape, uint64_t seed) {
   Tensor t(dtype, shape);
@@ -39,8 +70,72 @@ Tensor random_input(DType dtype, const Shape& shape, uint64_t seed) {
   return t;
 }
 
+// --compare: the float model and quantized variants of it, timed one after the other in this
+// run. Variants are calibrated on 16 random inputs: their latency is real, their accuracy is
+// not (use `qengine calibrate` + `qengine eval` for that).
+int run_compare(const BenchArgs& a, OpenedModel& m, const std::vector<Tensor>& inputs) {
+  if (m.integer || has_quantizers(m.imported)) {
+    return report_error(invalid_argument("--compare needs a float model; '", a.model, "' is already quantized"));
+  }
+  std::vector<Tensor> calib;
+  for (int i = 0; i < 16; ++i) {
+    Shape s = inputs[0].shape();
+    if (s.rank() > 0) s[0] = 1;
+    calib.push_back(random_input(inputs[0].dtype(), s, 99 + static_cast<uint64_t>(i)));
+  }
+  struct Row {
+    std::string name;
+    double median_ms = 0;
+    std::string execution;
+  };
+  std::vector<Row> rows;
+  double float_ms = 0;
+  for (const std::string& v : a.compare) {
+    std::unique_ptr<Session> owned;
+    Session* s = m.session.get();
+    std::string execution = "float";
+    if (v != "float") {
+      auto bits = parse_variant_bits(v);
+      if (!bits.is_ok()) return report_error(bits.status());
+      auto q = quantize_for_latency(m.imported, bits->first, bits->second, calib);
+      if (!q.is_ok()) return report_error(q.status().with_context(a.model + ": " + v + ": "));
+      Graph g = std::move(q).value();
+      execution = a.open.simulate ? "fake-quant simulation" : "integer kernels";
+      if (!a.open.simulate) {
+        IntegerLoweringOptions lo;
+        lo.requant = a.open.requant;
+        auto r = lower_to_integer(g, lo);
+        if (!r.is_ok()) return report_error(r.status().with_context(a.model + ": " + v + ": "));
+      }
+      SessionOptions so;
+      so.num_threads = a.threads;
+      auto created = Session::create(std::move(g), so);
+      if (!created.is_ok()) return report_error(created.status().with_context(a.model + ": " + v + ": "));
+      owned = std::move(created).value();
+      s = owned.get();
+    }
+    auto t = time_runs(*s, inputs, a);
+    if (!t.is_ok()) return report_error(t.status().with_context(v + ": "));
+    rows.push_back({v, median_of(t->ms), execution});
+    if (v == "float") float_ms = rows.back().median_ms;
+  }
+  nlohmann::json j = {{"model", a.model}, {"batch", a.batch}, {"threads", m.session->num_threads()}};
+  if (!a.json) {
+    std::printf("%s: batch %d, %d threads\n", a.model.c_str(), a.batch, m.session->num_threads());
+    std::printf("%-8s %12s %12s  %s\n", "variant", "median ms", "vs float", "execution");
+  }
+  for (const Row& r : rows) {
+    const double speedup = float_ms > 0 ? float_ms / r.median_ms : 0.0;
+    j["variants"].push_back({{"variant", r.name}, {"median_ms", r.median_ms}, {"speedup_vs_float", speedup},
+                             {"execution", r.execution}});
+    if (!a.json) std::printf("%-8s %12.3f %11.2fx  %s\n", r.name.c_str(), r.median_ms, speedup, r.execution.c_str());
+  }
+  if (a.json) std::cout << j.dump() << "\n";
+  return kExitOk;
+}
+
 int run_bench(const BenchArgs& a) {
-  OpenModelOptions mo;
+  OpenModelOptions mo = a.open;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);
@@ -52,20 +147,10 @@ int run_bench(const BenchArgs& a) {
     inputs.push_back(random_input(m->imported.value(m->imported.inputs()[i]).dtype, (*shapes)[i], 1234 + i));
   }
   using clock = std::chrono::steady_clock;
-  for (int i = 0; i < std::max(1, a.warmup); ++i) {
-    auto r = m->session->run(inputs);
-    if (!r.is_ok()) return report_error(r.status());
-  }
-  std::vector<double> ms;
-  auto start = clock::now();
-  for (int i = 0; i < a.runs; ++i) {
-    auto t0 = clock::now();
-    auto r = m->session->run(inputs);
-    auto t1 = clock::now();
-    if (!r.is_ok()) return report_error(r.status());
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    if (std::chrono::duration<double>(t1 - start).count() > a.max_seconds && ms.size() >= 5) break;
-  }
+  if (!a.compare.empty()) return run_compare(a, *m, inputs);
+  auto timing = time_runs(*m->session, inputs, a);
+  if (!timing.is_ok()) return report_error(timing.status());
+  std::vector<double> ms = timing->ms;
   if (a.profile) {
     // Time between consecutive observer calls is the node that just ran (observers cost ~nothing).
     std::map<std::string, double> per_node, per_op;
@@ -139,12 +224,17 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_option("--batch", args->batch, "Batch size")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--threads", args->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  add_integer_flags(*cmd, args->open);
   cmd->add_option("--runs", args->runs, "Timed runs (default 50)")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--warmup", args->warmup, "Untimed runs first (default 5)")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--max-seconds", args->max_seconds, "Stop timing after this long (default 20)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->add_flag("--profile", args->profile, "Also print time per op type and the slowest nodes (stderr)");
   cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");
+  cmd->add_option("--compare", args->compare,
+                  "Time the float model and quantized variants side by side, e.g. float,int8,w4a8 (wNaM: N-bit "
+                  "weights, M-bit activations; int8 = w8a8); speed-ups are relative to float")
+      ->delimiter(',');
   cmd->callback([args, &exit_code] { exit_code = run_bench(*args); });
 }
 

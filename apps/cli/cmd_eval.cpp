@@ -16,6 +16,7 @@ namespace qe::cli {
 namespace {
 
 struct EvalArgs {
+  OpenModelOptions open;  // --simulate, --requant
   std::string model;
   std::string folder;
   int64_t limit = -1;
@@ -29,7 +30,7 @@ struct EvalArgs {
 };
 
 int run_eval(const EvalArgs& a) {
-  OpenModelOptions mo;
+  OpenModelOptions mo = a.open;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);
@@ -90,6 +91,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--limit", args->limit, "Evaluate N images spread evenly over the folder")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--batch", args->batch, "Batch size (default 8)")->check(CLI::Range(1, 4096));
   cmd->add_option("--threads", args->threads, "Inference threads (default: all cores)")->check(CLI::Range(0, 1024));
+  add_integer_flags(*cmd, args->open);
   cmd->add_option("--decode-threads", args->workers, "Image decoding threads (default 2)")->check(CLI::Range(0, 64));
   cmd->add_flag("--json", args->json, "Print one JSON object (top1, top5, images, images_per_s, ...)");
   cmd->add_flag("--quiet", args->quiet, "No progress bar or warnings");

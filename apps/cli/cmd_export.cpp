@@ -21,6 +21,7 @@ struct ExportArgs {
 int run_export(const ExportArgs& a) {
   OpenModelOptions mo;
   mo.input_shape_flags = a.input_shapes;
+  mo.simulate = true;  // the file keeps its quantizers; integer ops have no ONNX form
   auto m = open_model(a.model, mo);
   if (!m.is_ok()) return report_error(m.status());
   Graph g = a.optimized ? m->session->graph() : m->imported;

@@ -13,6 +13,7 @@ namespace qe::cli {
 namespace {
 
 struct InfoArgs {
+  OpenModelOptions open;  // --simulate, --requant
   std::string model;
   bool explain = false;
   bool json = false;
@@ -32,7 +33,7 @@ std::string describe_value(const Value& v) {
 }
 
 int run_info(const InfoArgs& a) {
-  OpenModelOptions mo;
+  OpenModelOptions mo = a.open;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);
@@ -73,6 +74,12 @@ int run_info(const InfoArgs& a) {
     j["arena_bytes"] = plan->arena_bytes;
     j["workspace_bytes"] = plan->workspace_bytes;
   }
+  if (m->integer) {
+    const IntegerLoweringReport& r = m->lowering;
+    j["integer"] = {{"integer_ops", r.integer_nodes}, {"lowered_ops", r.lowered_nodes}, {"entries", r.entries},
+                    {"exits", r.exits}};
+    for (const auto& f : r.float_nodes) j["integer"]["float_nodes"].push_back({{"node", f.node}, {"reason", f.reason}});
+  }
   if (a.json) {
     std::cout << j.dump(2) << "\n";
     return kExitOk;
@@ -88,6 +95,8 @@ int run_info(const InfoArgs& a) {
   std::cout << "ops:     ";
   for (const auto& [op, count] : imported_stats.op_histogram) std::cout << " " << op << " x" << count;
   std::cout << "\n";
+  if (m->integer) std::cout << "execution: integer kernels (--simulate for fake-quant in float)\n";
+  if (m->integer && a.explain) std::cout << format_lowering_report(m->lowering);
   if (a.explain) {
     std::cout << "plan (arena " << format_count(static_cast<double>(plan->arena_bytes)) << "B, workspace "
               << format_count(static_cast<double>(plan->workspace_bytes)) << "B):\n";
@@ -109,6 +118,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->add_option("--batch", args->batch, "Batch size for MACs and the plan")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--threads", args->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  add_integer_flags(*cmd, args->open);
   cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");
   cmd->callback([args, &exit_code] { exit_code = run_info(*args); });
 }

@@ -19,6 +19,7 @@ namespace qe::cli {
 namespace {
 
 struct RunArgs {
+  OpenModelOptions open;  // --simulate, --requant
   std::string model;
   std::vector<std::string> images;
   std::vector<std::string> npy_inputs;
@@ -144,7 +145,7 @@ int run_run(const RunArgs& a) {
   if (!a.save_outputs.empty() && a.npy_inputs.empty()) {
     return report_error(invalid_argument("--save-outputs goes with --input NAME=file.npy"));
   }
-  OpenModelOptions mo;
+  OpenModelOptions mo = a.open;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);
@@ -164,6 +165,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--top", args->top, "How many classes to show per image (default 5)")->check(CLI::Range(1, 1000));
   cmd->add_option("--labels", args->labels, "Class names, one per line (default: the sidecar's)");
   cmd->add_option("--threads", args->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  add_integer_flags(*cmd, args->open);
   cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   args->pre.add_to(cmd);

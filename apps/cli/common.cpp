@@ -73,6 +73,14 @@ Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& 
   so.num_threads = options.threads;
   so.optimize = options.optimize;
   Graph copy = m.imported;
+  if (!options.simulate && has_quantizers(copy)) {
+    IntegerLoweringOptions lo;
+    lo.requant = options.requant;
+    auto report = lower_to_integer(copy, lo);
+    if (!report.is_ok()) return report.status().with_context(path + ": integer lowering: ");
+    m.lowering = std::move(report).value();
+    m.integer = true;
+  }
   auto session = Session::create(std::move(copy), so);
   if (!session.is_ok()) return session.status().with_context(path + ": ");
   m.session = std::move(session).value();
@@ -92,6 +100,18 @@ Result<std::vector<Shape>> concrete_input_shapes(const Graph& g, int64_t batch) 
     shapes.push_back(s);
   }
   return shapes;
+}
+
+void add_integer_flags(CLI::App& cmd, OpenModelOptions& o) {
+  cmd.add_flag("--simulate", o.simulate,
+               "Run a quantized model's quantizers in float (fake-quant simulation) instead of integer kernels");
+  cmd.add_option_function<std::string>(
+         "--requant",
+         [&o](const std::string& v) {
+           o.requant = v == "fixed" ? kernels::RequantMode::kFixedPoint : kernels::RequantMode::kFloat;
+         },
+         "Requantization of integer kernels: float (fp32 multiplier, default) or fixed (int32 multiplier and shift)")
+      ->check(CLI::IsMember({"float", "fixed"}));
 }
 
 std::string format_count(double v) {

@@ -6,8 +6,11 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "engine/session.h"
 #include "graph/graph.h"
+#include "quant/lower_integer.h"
 
 namespace qe::cli {
 
@@ -30,13 +33,21 @@ struct OpenModelOptions {
   std::vector<std::string> input_shape_flags;
   int threads = 0;
   bool optimize = true;
+  // A model with quantizers runs on the integer kernels unless `simulate` (fake-quant in float).
+  bool simulate = false;
+  kernels::RequantMode requant = kernels::RequantMode::kFloat;
 };
 
 struct OpenedModel {
   std::string path;
   Graph imported;  // as read from the file, input-shape overrides applied
   std::unique_ptr<Session> session;
+  bool integer = false;  // quantized regions lowered to integer ops
+  IntegerLoweringReport lowering;
 };
+
+// Adds the --simulate and --requant flags of the commands that run models.
+void add_integer_flags(CLI::App& cmd, OpenModelOptions& o);
 
 Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& options);
 

@@ -1,4 +1,5 @@
 #include "engine/op_kernel.h"
+#include "engine/ops/qlinear_common.h"
 
 namespace qe {
 
@@ -10,6 +11,8 @@ const KernelRegistry& KernelRegistry::global() {
     register_elementwise_kernels(r);
     register_data_kernels(r);
     register_quant_kernels(r);
+    register_qlinear_compute_kernels(r);
+    register_qlinear_elementwise_kernels(r);
     return r;
   }();
   return registry;

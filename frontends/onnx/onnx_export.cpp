@@ -198,6 +198,11 @@ Result<std::string> export_onnx_bytes(const Graph& g, const OnnxExportOptions& o
   // Quantizer nodes have two file forms with different limits; the caller picks one.
   for (size_t i = 0; i < lowered.graph.num_nodes(); ++i) {
     const Node& n = lowered.graph.node(static_cast<NodeId>(i));
+    if (n.alive && op_is_internal(n.op) && n.op != OpKind::kFakeQuant && n.op != OpKind::kTrunc) {
+      return unsupported(describe_node(lowered.graph, n.id),
+                         " belongs to qengine's integer runtime and has no ONNX form; export the fake-quant model "
+                         "(before lowering) instead");
+    }
     if (n.alive && (n.op == OpKind::kFakeQuant || n.op == OpKind::kTrunc)) {
       return unsupported(describe_node(lowered.graph, n.id),
                          " is a quantizer, which plain ONNX export cannot write; export the graph as QONNX "

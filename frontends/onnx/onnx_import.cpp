@@ -249,8 +249,8 @@ class Importer {
                            "'; only the default ONNX domain (ai.onnx) and the QONNX domains are supported");
       } else {
         op = op_from_name(np.op_type());
-        // qengine's quantizer nodes are IR only; in a file they are QONNX ops.
-        if (op == OpKind::kFakeQuant || op == OpKind::kTrunc) op.reset();
+        // qengine's internal nodes are IR only (in a file, quantizers are QONNX ops).
+        if (op && op_is_internal(*op)) op.reset();
         if (!op) {
           return unsupported(model_, ": op type '", np.op_type(), "' (node '", name, "', domain '", domain,
                              "') is not supported");

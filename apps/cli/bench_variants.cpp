@@ -1,0 +1,44 @@
+#include "apps/cli/bench_variants.h"
+
+#include <cstdio>
+
+#include "quant/calibrator.h"
+#include "quant/materialize.h"
+#include "quant/policy.h"
+#include "quant/prepare.h"
+#include "quant/rules.h"
+
+namespace qe::cli {
+
+Result<std::pair<int, int>> parse_variant_bits(const std::string& v) {
+  if (v == "int8") return std::make_pair(8, 8);
+  int w = 0, a = 0;
+  char tail = 0;
+  if (std::sscanf(v.c_str(), "w%da%d%c", &w, &a, &tail) == 2 && w >= 2 && w <= 8 && a >= 2 && a <= 8) {
+    return std::make_pair(w, a);
+  }
+  return invalid_argument("--compare: unknown variant '", v, "' (expected float, int8 or wNaM such as w4a8)");
+}
+
+Result<Graph> quantize_for_latency(const Graph& model, int w_bits, int a_bits, const std::vector<Tensor>& calib) {
+  QE_ASSIGN_OR_RETURN(Graph prepared, prepare_float_graph(model, PrepareOptions{}));
+  RuleSet rules = default_rule_set();
+  QuantFlags flags;
+  flags.per_channel = true;
+  flags.w_bits = w_bits;
+  flags.a_bits = a_bits;
+  if (w_bits < 8 || a_bits < 8) flags.first_last_bits = 8;
+  QE_RETURN_IF_ERROR(apply_flags(rules, flags));
+  QE_ASSIGN_OR_RETURN(ResolvedConfig config, resolve_rules(prepared, rules));
+  QE_ASSIGN_OR_RETURN(QuantPlan plan, make_quant_plan(prepared, config, "full"));
+  size_t next = 0;
+  BatchSource source = [&](std::vector<Tensor>& inputs) -> Result<bool> {
+    if (next >= calib.size()) return false;
+    inputs = {calib[next++]};
+    return true;
+  };
+  QE_ASSIGN_OR_RETURN(CalibrationResult cal, calibrate(prepared, plan, source));
+  return materialize_plan(prepared, plan, cal);
+}
+
+}  // namespace qe::cli

@@ -1,0 +1,583 @@
+#include "quant/lower_integer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/session.h"
+#include "graph/pass.h"
+#include "graph/passes/passes.h"
+#include "graph/schema.h"
+#include "quant/lower_integer_util.h"
+
+namespace qe {
+
+using lowering::IntGrid;
+
+bool has_quantizers(const Graph& g) {
+  for (size_t i = 0; i < g.num_nodes(); ++i) {
+    const Node& n = g.node(static_cast<NodeId>(i));
+    if (n.alive && (n.op == OpKind::kFakeQuant || n.op == OpKind::kTrunc)) return true;
+  }
+  return false;
+}
+
+namespace {
+
+const char* dtype_tag(DType t) { return t == DType::kU8 ? "u8" : t == DType::kI8 ? "s8" : "f32"; }
+
+// The float engine's answer for a one-input elementwise node on the given values (so a lookup
+// table reproduces exactly what the simulation computes).
+Result<std::vector<float>> evaluate_unary(const Graph& g, const Node& n, const std::vector<float>& xs) {
+  Graph t;
+  const Shape shape{static_cast<int64_t>(xs.size())};
+  ValueId in = t.add_value("x", DType::kF32, shape, true);
+  std::vector<ValueId> inputs = {in};
+  for (size_t i = 1; i < n.inputs.size(); ++i) {
+    if (n.inputs[i] == kNoValue) {
+      inputs.push_back(kNoValue);
+      continue;
+    }
+    const Value& v = g.value(n.inputs[i]);
+    if (!v.is_constant()) return unsupported("input ", i, " is not a constant");
+    inputs.push_back(t.add_constant("c" + std::to_string(i), v.constant));
+  }
+  ValueId out = t.add_value("y", DType::kF32);
+  t.add_node(n.op, "f", inputs, {out}, n.attrs);
+  t.add_input(in);
+  t.add_output(out);
+  SessionOptions so;
+  so.num_threads = 1;
+  QE_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, Session::create(std::move(t), so));
+  QE_ASSIGN_OR_RETURN(std::vector<Tensor> y, s->run({Tensor::from_vector(shape, xs)}));
+  return y[0].to_float_vector();
+}
+
+bool is_elementwise_unary(OpKind op) {
+  switch (op) {
+    case OpKind::kSigmoid: case OpKind::kHardSigmoid: case OpKind::kHardSwish: case OpKind::kTanh:
+    case OpKind::kGelu: case OpKind::kRelu: case OpKind::kLeakyRelu: case OpKind::kClip: case OpKind::kExp:
+    case OpKind::kErf: case OpKind::kAbs: case OpKind::kNeg: return true;
+    default: return false;
+  }
+}
+
+// Ops whose output values are a subset of their input's values (same grid).
+bool preserves_grid(const Node& n) {
+  switch (n.op) {
+    case OpKind::kMaxPool: return n.outputs.size() < 2 || n.outputs[1] == kNoValue;
+    case OpKind::kGlobalMaxPool: case OpKind::kFlatten: case OpKind::kReshape: case OpKind::kSqueeze:
+    case OpKind::kUnsqueeze: case OpKind::kTranspose: case OpKind::kIdentity: case OpKind::kConcat: return true;
+    case OpKind::kDropout: return n.outputs.size() < 2 || n.outputs[1] == kNoValue;
+    default: return false;
+  }
+}
+
+class Lowering {
+ public:
+  Lowering(Graph& g, const IntegerLoweringOptions& o) : g_(g), opt_(o) {}
+
+  Result<IntegerLoweringReport> run() {
+    QE_ASSIGN_OR_RETURN(std::vector<NodeId> order, g_.topological_order());
+    for (NodeId id : order) {
+      if (!g_.node(id).alive || replaced_.count(id)) continue;
+      QE_RETURN_IF_ERROR(visit(id));
+    }
+    QE_RETURN_IF_ERROR(finish());
+    return report_;
+  }
+
+ private:
+  struct IntValue {
+    ValueId v;
+    IntGrid grid;
+  };
+
+  Graph& g_;
+  IntegerLoweringOptions opt_;
+  IntegerLoweringReport report_;
+  std::unordered_map<ValueId, IntValue> ints_;  // float value → its integer twin
+  std::unordered_set<NodeId> replaced_;         // original nodes now computed in integers
+
+  const IntValue* int_of(ValueId v) const {
+    auto it = ints_.find(v);
+    return it == ints_.end() ? nullptr : &it->second;
+  }
+
+  const Node* single_consumer(ValueId v) const {
+    const Value& val = g_.value(v);
+    if (val.uses.size() != 1 || g_.is_graph_output(v)) return nullptr;
+    return &g_.node(val.uses[0].node);
+  }
+
+  ValueId new_value(const std::string& base, DType t) { return g_.add_value(g_.unique_value_name(base), t); }
+
+  void add_requant_attrs(Attributes& a, const IntGrid& y) {
+    a.set("y_scale", y.scale);
+    a.set("y_zero_point", static_cast<int64_t>(y.zero_point));
+    a.set("y_min", static_cast<int64_t>(y.qmin));
+    a.set("y_max", static_cast<int64_t>(y.qmax));
+    a.set("out_dtype", std::string(dtype_tag(y.dtype)));
+    a.set("requant", std::string(opt_.requant == kernels::RequantMode::kFloat ? "float" : "fixed"));
+  }
+
+  void note_float(NodeId id, const std::string& reason) {
+    report_.float_nodes.push_back({describe_node(g_, id), reason});
+  }
+
+  Status visit(NodeId id) {
+    const Node& n = g_.node(id);
+    if (n.op == OpKind::kFakeQuant) return visit_fake_quant(id);
+    if (n.op == OpKind::kTrunc) return visit_trunc(id);
+    if (preserves_grid(n)) return visit_grid_preserving(id);
+    if (n.op == OpKind::kConv || n.op == OpKind::kGemm || n.op == OpKind::kMatMul) {
+      // Requantized outputs are made when the consumer FakeQuant is visited; here only the
+      // compute nodes whose result stays float.
+      if (absorbed_by_quantizer(n.outputs[0])) return Status::ok();
+      std::string reason;
+      if (!lower_compute(id, std::nullopt, {}, n.outputs[0], &reason)) note_float(id, reason);
+    }
+    return Status::ok();
+  }
+
+  // Whether a compute node's output reaches a lowerable activation FakeQuant (through at most
+  // one Relu / Clip) as its only use.
+  bool absorbed_by_quantizer(ValueId out) {
+    const Node* c = single_consumer(out);
+    if (c && lowering::clamp_bounds(g_, *c)) c = single_consumer(c->outputs[0]);
+    return c && c->op == OpKind::kFakeQuant && c->inputs[0] != kNoValue &&
+           lowering::activation_grid(g_, c->id).grid.has_value() && !g_.value(c->inputs[0]).is_constant();
+  }
+
+  Status visit_fake_quant(NodeId id) {
+    const Node& fq = g_.node(id);
+    const ValueId x = fq.inputs[0];
+    const std::string fq_name = fq.name;
+    if (g_.value(x).is_constant()) return Status::ok();  // weights: read by their consumer
+    auto gr = lowering::activation_grid(g_, id);
+    if (!gr.grid) {
+      note_float(id, gr.reason);
+      return Status::ok();
+    }
+    const IntGrid& y = *gr.grid;
+    const ValueId out = fq.outputs[0];
+    if (const IntValue* xi = int_of(x)) {  // already an integer: same grid or a requantization
+      ValueId v = xi->grid.same_as(y) ? xi->v : add_requant_lut(xi->v, xi->grid, y, g_.value(out).name);
+      return map(id, out, v, y);
+    }
+    if (auto v = lower_producer(x, y, g_.value(out).name)) return map(id, out, *v, y);
+    // Region entry: QuantizeLinear saturates to the container; narrower grids need a clamp.
+    ValueId scale = g_.add_constant(g_.unique_value_name(g_.value(out).name + "_scale"), Tensor::scalar(y.scale));
+    Tensor zp = y.dtype == DType::kU8 ? Tensor::scalar(static_cast<uint8_t>(y.zero_point))
+                                      : Tensor::scalar(static_cast<int8_t>(y.zero_point));
+    ValueId zpv = g_.add_constant(g_.unique_value_name(g_.value(out).name + "_zero_point"), zp);
+    ValueId q = new_value(g_.value(out).name + "_q", y.dtype);
+    g_.add_node(OpKind::kQuantizeLinear, fq_name + "_quantize", {x, scale, zpv}, {q});
+    ++report_.entries;
+    const int32_t cmin = y.dtype == DType::kU8 ? 0 : -128, cmax = y.dtype == DType::kU8 ? 255 : 127;
+    if (y.qmin != cmin || y.qmax != cmax) {
+      IntGrid container = y;
+      container.qmin = cmin;
+      container.qmax = cmax;
+      q = add_requant_lut(q, container, y, g_.value(out).name + "_clamp");
+    }
+    return map(id, out, q, y);
+  }
+
+  Status map(NodeId replaced, ValueId float_value, ValueId int_value, const IntGrid& grid) {
+    ints_[float_value] = IntValue{int_value, grid};
+    replaced_.insert(replaced);
+    return Status::ok();
+  }
+
+  // 256-entry table from one grid to another (identity in real values).
+  ValueId add_requant_lut(ValueId in, const IntGrid& from, const IntGrid& to, const std::string& name) {
+    std::vector<int64_t> table(256);
+    for (int b = 0; b < 256; ++b) {
+      const int32_t q = from.dtype == DType::kI8 ? static_cast<int8_t>(b) : b;  // indexed by the raw byte
+      const int32_t qc = std::min(std::max(q, from.qmin), from.qmax);
+      const float x = static_cast<float>(qc - from.zero_point) * from.scale;
+      table[static_cast<size_t>(b)] = to.quantize(x);
+    }
+    return add_lut(in, table, to.dtype, name);
+  }
+
+  ValueId add_lut(ValueId in, const std::vector<int64_t>& table, DType out, const std::string& name) {
+    ValueId v = new_value(name + "_q", out);
+    Attributes a;
+    a.set("table", table);
+    a.set("out_dtype", std::string(dtype_tag(out)));
+    g_.add_node(OpKind::kQLut, name + "_lut", {in}, {v}, std::move(a));
+    ++report_.integer_nodes;
+    return v;
+  }
+
+  // The node producing float value x (possibly through one Relu/Clip) computed in integers onto
+  // grid y; nullopt when its inputs are not integers or the op has no integer form.
+  std::optional<ValueId> lower_producer(ValueId x, const IntGrid& y, const std::string& name) {
+    const Value& xv = g_.value(x);
+    if (xv.producer == kNoNode || xv.uses.size() != 1 || g_.is_graph_output(x)) return std::nullopt;
+    NodeId pid = xv.producer;
+    const Node& p = g_.node(pid);
+    std::optional<std::pair<float, float>> clamp;
+    NodeId core = pid;
+    if (auto b = lowering::clamp_bounds(g_, p)) {
+      const Value& in = g_.value(p.inputs[0]);
+      if (in.producer != kNoNode && in.uses.size() == 1 && !g_.is_graph_output(p.inputs[0])) {
+        const OpKind op = g_.node(in.producer).op;
+        if (op == OpKind::kConv || op == OpKind::kGemm || op == OpKind::kMatMul || op == OpKind::kAdd) {
+          clamp = b;
+          core = in.producer;
+        }
+      }
+    }
+    IntGrid out = y;
+    if (clamp) {  // Q(clip(v, a, b)) = clamp(Q(v), Q(a), Q(b)): rounding is monotonic
+      if (std::isfinite(clamp->first)) out.qmin = std::max(out.qmin, y.quantize(clamp->first));
+      if (std::isfinite(clamp->second)) out.qmax = std::min(out.qmax, y.quantize(clamp->second));
+    }
+    const Node& c = g_.node(core);
+    std::optional<ValueId> v;
+    std::string reason;
+    switch (c.op) {
+      case OpKind::kConv: case OpKind::kGemm: case OpKind::kMatMul:
+        v = lower_compute(core, out, name, kNoValue, &reason);
+        if (!v) note_float(core, reason);
+        break;
+      case OpKind::kAdd: case OpKind::kMul: v = lower_binary(core, out, name); break;
+      case OpKind::kGlobalAveragePool: v = lower_global_pool(core, out, name, std::nullopt); break;
+      default:
+        if (is_elementwise_unary(c.op)) v = lower_unary(core, y, name);
+        break;
+    }
+    if (!v) return std::nullopt;
+    replaced_.insert(core);
+    if (core != pid) replaced_.insert(pid);
+    ++report_.lowered_nodes;
+    return v;
+  }
+
+  // Conv / Gemm / MatMul with an integer data input and quantized weights. With `y`, the output
+  // is requantized onto it (new value named after `name`); without, the output is dequantized
+  // into float value `float_out` in place of the original node.
+  std::optional<ValueId> lower_compute(NodeId id, std::optional<IntGrid> y, const std::string& name,
+                                       ValueId float_out, std::string* reason) {
+    const Node& n = g_.node(id);
+    const IntValue* xi = n.inputs.empty() ? nullptr : int_of(n.inputs[0]);
+    if (!xi) {
+      *reason = "its input is not quantized";
+      return std::nullopt;
+    }
+    if (n.inputs.size() < 2 || n.inputs[1] == kNoValue) {
+      *reason = "no weights";
+      return std::nullopt;
+    }
+    int channel_axis = 0;
+    bool transpose = false;  // weights stored [K, N], QGemm wants [N, K]
+    if (n.op == OpKind::kGemm) {
+      auto ta = n.attrs.get_int("transA", 0);
+      auto tb = n.attrs.get_int("transB", 0);
+      auto alpha = n.attrs.get_float("alpha", 1.f);
+      auto beta = n.attrs.get_float("beta", 1.f);
+      if (!ta.is_ok() || *ta != 0 || !alpha.is_ok() || *alpha != 1.f || !beta.is_ok() || *beta != 1.f) {
+        *reason = "Gemm with transA, alpha or beta";
+        return std::nullopt;
+      }
+      transpose = tb.is_ok() && *tb == 0;
+      channel_axis = transpose ? 1 : 0;
+    } else if (n.op == OpKind::kMatMul) {
+      transpose = true;
+      channel_axis = 1;
+      const Value& wv = g_.value(n.inputs[1]);
+      if (!wv.shape_known || wv.shape.rank() != 2) {
+        *reason = "MatMul weights are not 2-D";
+        return std::nullopt;
+      }
+    }
+    auto wr = lowering::integer_weights(g_, n.inputs[1], channel_axis);
+    if (!wr.weights) {
+      *reason = wr.reason;
+      return std::nullopt;
+    }
+    lowering::IntWeights& w = *wr.weights;
+    if (n.op != OpKind::kConv && w.q.shape().rank() != 2) {
+      *reason = "weights are not 2-D";
+      return std::nullopt;
+    }
+    Tensor wq = w.q;
+    if (transpose) {
+      const int64_t K = w.q.shape()[0], N = w.q.shape()[1];
+      wq = Tensor(DType::kI8, Shape{N, K});
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < N; ++j) wq.data<int8_t>()[j * K + k] = w.q.data<int8_t>()[k * N + j];
+    }
+    const int64_t out_channels = wq.shape()[0];
+    std::vector<float> ws = w.scale;
+    if (ws.size() != 1 && static_cast<int64_t>(ws.size()) != out_channels) {
+      *reason = "weight scales do not run along the output channels";
+      return std::nullopt;
+    }
+    // Bias in units of x_scale * w_scale[c].
+    std::optional<Tensor> bias;
+    if (n.inputs.size() > 2 && n.inputs[2] != kNoValue) {
+      auto b = lowering::bias_values(g_, n.inputs[2], reason);
+      if (!b) return std::nullopt;
+      if (static_cast<int64_t>(b->size()) != out_channels) {
+        *reason = "bias is not one value per output channel";
+        return std::nullopt;
+      }
+      Tensor bt(DType::kI32, Shape{out_channels});
+      const int64_t K = wq.numel() / out_channels;
+      for (int64_t c = 0; c < out_channels; ++c) {
+        // The int32 accumulator holds bias + Σ (x - zp) w; a bias at the edge of int32 (a dead
+        // channel whose weight scale was widened so the bias fits) must leave room for the sum,
+        // or the accumulator wraps where the float simulation does not. Such a channel's
+        // weights are about zero, so giving up the bias's lowest bits changes nothing visible.
+        int64_t wmax = 0;
+        for (int64_t k = 0; k < K; ++k) wmax = std::max<int64_t>(wmax, std::abs(wq.data<int8_t>()[c * K + k]));
+        const double headroom = 2147483647.0 - static_cast<double>(K) * 255.0 * static_cast<double>(wmax);
+        const double unit = static_cast<double>(xi->grid.scale) * ws[ws.size() == 1 ? 0 : static_cast<size_t>(c)];
+        const double q = std::nearbyint(static_cast<double>((*b)[static_cast<size_t>(c)]) / unit);
+        if (!std::isfinite(q) || headroom <= 0.0) {
+          *reason = "bias does not fit in int32 at scale x_scale * w_scale";
+          return std::nullopt;
+        }
+        bt.data<int32_t>()[c] = static_cast<int32_t>(std::min(std::max(q, -headroom), headroom));
+      }
+      bias = std::move(bt);
+    }
+    Attributes a;
+    if (n.op == OpKind::kConv) {
+      for (const char* k : {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}) {
+        if (const AttrValue* v = n.attrs.find(k)) a.set(k, *v);
+      }
+    }
+    a.set("x_scale", xi->grid.scale);
+    a.set("x_zero_point", static_cast<int64_t>(xi->grid.zero_point));
+    a.set("w_scale", ws);
+    a.set("w_bits", static_cast<int64_t>(w.bits));
+    if (y) {
+      add_requant_attrs(a, *y);
+    } else {
+      a.set("out_dtype", std::string("f32"));
+      a.set("requant", std::string(opt_.requant == kernels::RequantMode::kFloat ? "float" : "fixed"));
+    }
+    const std::string base = n.name.empty() ? std::string(op_name(n.op)) : n.name;
+    ValueId wv = g_.add_constant(g_.unique_value_name(base + "_wq"), std::move(wq));
+    std::vector<ValueId> inputs = {xi->v, wv};
+    if (bias) inputs.push_back(g_.add_constant(g_.unique_value_name(base + "_bq"), std::move(*bias)));
+    const OpKind op = n.op == OpKind::kConv ? OpKind::kQConv : OpKind::kQGemm;
+    ++report_.integer_nodes;
+    if (y) {
+      ValueId v = new_value(name + "_q", y->dtype);
+      g_.add_node(op, base + "_int", inputs, {v}, std::move(a));
+      return v;
+    }
+    // Float output: the integer node takes over the original output value.
+    ValueId out = n.outputs[0];
+    g_.remove_node(id);
+    g_.add_node(op, base + "_int", inputs, {out}, std::move(a));
+    ++report_.lowered_nodes;
+    (void)float_out;
+    return out;
+  }
+
+  std::optional<ValueId> lower_binary(NodeId id, const IntGrid& y, const std::string& name) {
+    const Node& n = g_.node(id);
+    const IntValue* a = int_of(n.inputs[0]);
+    const IntValue* b = int_of(n.inputs[1]);
+    if (!a || !b) return std::nullopt;
+    // The kernels take equal shapes or one operand broadcast per (image, channel) plane.
+    const Value& av = g_.value(n.inputs[0]);
+    const Value& bv = g_.value(n.inputs[1]);
+    if (!av.shape_known || !bv.shape_known || av.shape.rank() != bv.shape.rank()) return std::nullopt;
+    if (!(av.shape == bv.shape)) {
+      const Shape& small = av.shape.numel() < bv.shape.numel() ? av.shape : bv.shape;
+      const Shape& full = av.shape.numel() < bv.shape.numel() ? bv.shape : av.shape;
+      if (full.rank() < 3 || small[0] != full[0] || small[1] != full[1]) return std::nullopt;
+      for (size_t d = 2; d < small.rank(); ++d) {
+        if (small[d] != 1) return std::nullopt;
+      }
+    }
+    Attributes at;
+    at.set("a_scale", a->grid.scale);
+    at.set("a_zero_point", static_cast<int64_t>(a->grid.zero_point));
+    at.set("b_scale", b->grid.scale);
+    at.set("b_zero_point", static_cast<int64_t>(b->grid.zero_point));
+    add_requant_attrs(at, y);
+    ValueId v = new_value(name + "_q", y.dtype);
+    g_.add_node(n.op == OpKind::kAdd ? OpKind::kQAdd : OpKind::kQMul, n.name + "_int", {a->v, b->v}, {v},
+                std::move(at));
+    ++report_.integer_nodes;
+    return v;
+  }
+
+  std::optional<ValueId> lower_unary(NodeId id, const IntGrid& y, const std::string& name) {
+    const Node& n = g_.node(id);
+    const IntValue* xi = int_of(n.inputs[0]);
+    if (!xi) return std::nullopt;
+    std::vector<float> xs(256);
+    for (int b = 0; b < 256; ++b) {
+      const int32_t q = xi->grid.dtype == DType::kI8 ? static_cast<int8_t>(b) : b;
+      xs[static_cast<size_t>(b)] =
+          static_cast<float>(std::min(std::max(q, xi->grid.qmin), xi->grid.qmax) - xi->grid.zero_point) * xi->grid.scale;
+    }
+    auto ys = evaluate_unary(g_, n, xs);
+    if (!ys.is_ok()) return std::nullopt;
+    std::vector<int64_t> table(256);
+    for (size_t i = 0; i < 256; ++i) table[i] = y.quantize((*ys)[i]);
+    return add_lut(xi->v, table, y.dtype, name);
+  }
+
+  // GlobalAveragePool of an integer tensor: the window sum of (x - zp), times `multiplier`.
+  std::optional<ValueId> lower_global_pool(NodeId id, const IntGrid& y, const std::string& name,
+                                           std::optional<double> multiplier) {
+    const Node& n = g_.node(id);
+    const IntValue* xi = int_of(n.inputs[0]);
+    if (!xi) return std::nullopt;
+    const Value& xv = g_.value(n.inputs[0]);
+    if (!xv.shape_known || xv.shape.rank() < 3) return std::nullopt;
+    int64_t window = 1;
+    for (size_t d = 2; d < xv.shape.rank(); ++d) {
+      if (xv.shape[d] <= 0) return std::nullopt;
+      window *= xv.shape[d];
+    }
+    const double m = multiplier ? *multiplier : static_cast<double>(xi->grid.scale) / (window * static_cast<double>(y.scale));
+    Attributes a;
+    a.set("x_zero_point", static_cast<int64_t>(xi->grid.zero_point));
+    a.set("multiplier", static_cast<float>(m));
+    add_requant_attrs(a, y);
+    a.erase("y_scale");
+    ValueId v = new_value(name + "_q", y.dtype);
+    g_.add_node(OpKind::kQAvgPool, n.name + "_int", {xi->v}, {v}, std::move(a));
+    ++report_.integer_nodes;
+    return v;
+  }
+
+  // GlobalAveragePool → Trunc (the `full` policy's average pool): v = round(mean / s) is the
+  // window sum of the integers when s = s_in / window, and the Trunc divides it by t = 2^k.
+  Status visit_trunc(NodeId id) {
+    const Node& tr = g_.node(id);
+    auto fail = [&](const std::string& why) {
+      note_float(id, why);
+      return Status::ok();
+    };
+    const Value& xv = g_.value(tr.inputs[0]);
+    if (xv.producer == kNoNode || g_.node(xv.producer).op != OpKind::kGlobalAveragePool || xv.uses.size() != 1) {
+      return fail("Trunc not fed by a GlobalAveragePool");
+    }
+    auto scalar = [&](int i) -> std::optional<float> {
+      if (static_cast<int>(tr.inputs.size()) <= i || tr.inputs[static_cast<size_t>(i)] == kNoValue) return std::nullopt;
+      const Value& v = g_.value(tr.inputs[static_cast<size_t>(i)]);
+      if (!v.is_constant() || v.constant.numel() != 1) return std::nullopt;
+      return v.constant.to_float_vector()[0];
+    };
+    auto s = scalar(1), z = scalar(2), out_s = scalar(4), out_bits = scalar(5);
+    auto version = tr.attrs.get_int("version", 2);
+    auto rounding = tr.attrs.get_string("rounding_mode", "FLOOR");
+    auto sgn = tr.attrs.get_int("signed", 1);
+    auto narrow = tr.attrs.get_int("narrow", 0);
+    if (!s || !z || !out_s || !out_bits || !version.is_ok() || *version != 2) return fail("Trunc parameters are not constants");
+    auto mode = rounding.is_ok() ? parse_rounding_mode(*rounding) : Result<RoundingMode>(RoundingMode::kFloor);
+    if (!mode.is_ok() || *mode != RoundingMode::kHalfEven) {
+      return fail("Trunc rounding is not half-even");
+    }
+    if (*z != 0.f || *out_bits < 2 || *out_bits > 8) return fail("Trunc zero point or bit width has no integer form");
+    const Node& pool = g_.node(xv.producer);
+    const IntValue* xi = int_of(pool.inputs[0]);
+    if (!xi) return fail("pool input is not quantized");
+    const Value& pin = g_.value(pool.inputs[0]);
+    int64_t window = 1;
+    for (size_t d = 2; pin.shape_known && d < pin.shape.rank(); ++d) window *= pin.shape[d];
+    const double t = std::exp2(std::nearbyint(std::log2(static_cast<double>(*out_s) / *s)));
+    double m = static_cast<double>(xi->grid.scale) / (window * static_cast<double>(*s) * t);
+    if (std::fabs(m * t - 1.0) < 1e-5) m = 1.0 / t;  // the usual case: exactly a shift
+    IntGrid y;
+    y.scale = *out_s;
+    y.zero_point = 0;
+    QuantParams qp;
+    qp.bits = static_cast<int>(*out_bits);
+    qp.is_signed = sgn.is_ok() && *sgn != 0;
+    qp.narrow = narrow.is_ok() && *narrow != 0;
+    y.qmin = static_cast<int32_t>(qp.min_int());
+    y.qmax = static_cast<int32_t>(qp.max_int());
+    y.dtype = qp.is_signed ? DType::kI8 : DType::kU8;
+    const ValueId out = tr.outputs[0];
+    const NodeId pool_id = pool.id;
+    auto v = lower_global_pool(pool_id, y, g_.value(out).name, m);
+    if (!v) return fail("pool has no integer form");
+    replaced_.insert(pool_id);
+    ++report_.lowered_nodes;
+    return map(id, out, *v, y);
+  }
+
+  Status visit_grid_preserving(NodeId id) {
+    const Node& n = g_.node(id);
+    const IntValue* xi = int_of(n.inputs[0]);
+    if (!xi) return Status::ok();
+    std::vector<ValueId> inputs = n.inputs;
+    inputs[0] = xi->v;
+    if (n.op == OpKind::kConcat) {
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const IntValue* ii = int_of(n.inputs[i]);
+        if (!ii || !ii->grid.same_as(xi->grid)) return Status::ok();
+        inputs[i] = ii->v;
+      }
+    }
+    const IntGrid grid = xi->grid;
+    const ValueId out = n.outputs[0];
+    ValueId v = new_value(g_.value(out).name + "_q", grid.dtype);
+    g_.add_node(n.op, n.name + "_int", inputs, {v}, n.attrs);
+    ++report_.lowered_nodes;
+    return map(id, out, v, grid);
+  }
+
+  // Float readers of integer values get a DequantizeLinear; the replaced float nodes go.
+  Status finish() {
+    std::vector<std::pair<ValueId, IntValue>> needs_float;
+    for (const auto& [fv, iv] : ints_) {
+      report_.values.push_back({g_.value(fv).name, g_.value(iv.v).name, iv.grid.scale, iv.grid.zero_point});
+      bool needed = g_.is_graph_output(fv);
+      for (const Use& u : g_.value(fv).uses) needed = needed || !replaced_.count(u.node);
+      if (needed) needs_float.emplace_back(fv, iv);
+    }
+    for (NodeId id : replaced_) {
+      if (g_.node(id).alive) g_.remove_node(id);
+    }
+    for (const auto& [fv, iv] : needs_float) {
+      const std::string base = g_.value(fv).name;
+      ValueId scale = g_.add_constant(g_.unique_value_name(base + "_scale"), Tensor::scalar(iv.grid.scale));
+      Tensor zp = iv.grid.dtype == DType::kU8 ? Tensor::scalar(static_cast<uint8_t>(iv.grid.zero_point))
+                                              : Tensor::scalar(static_cast<int8_t>(iv.grid.zero_point));
+      ValueId zpv = g_.add_constant(g_.unique_value_name(base + "_zero_point"), zp);
+      g_.add_node(OpKind::kDequantizeLinear, base + "_dequantize", {iv.v, scale, zpv}, {fv});
+      ++report_.exits;
+    }
+    PassManager pm;
+    pm.add(make_dead_code_elimination_pass());
+    PassContext ctx;
+    QE_RETURN_IF_ERROR(pm.run(g_, ctx, 1));
+    return infer_shapes(g_);
+  }
+};
+
+}  // namespace
+
+Result<IntegerLoweringReport> lower_to_integer(Graph& g, const IntegerLoweringOptions& options) {
+  QE_RETURN_IF_ERROR(infer_shapes(g));
+  Lowering l(g, options);
+  return l.run();
+}
+
+std::string format_lowering_report(const IntegerLoweringReport& r) {
+  std::ostringstream os;
+  os << "integer lowering: " << r.integer_nodes << " integer ops for " << r.lowered_nodes << " float ops, "
+     << r.entries << " quantize entries, " << r.exits << " dequantize exits\n";
+  for (const auto& f : r.float_nodes) os << "  stays float: " << f.node << ": " << f.reason << "\n";
+  return os.str();
+}
+
+}  // namespace qe
