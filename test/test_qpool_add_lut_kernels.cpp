@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <random>
 #include <string>
@@ -16,6 +17,7 @@
 #include "kernels/int8/qadd.h"
 #include "kernels/int8/qlut.h"
 #include "kernels/int8/qpool.h"
+#include "kernels/int8/quantize_act.h"
 
 using namespace qe;
 using namespace qe::kernels;
@@ -277,5 +279,51 @@ TEST_CASE("qlut: builders follow their formulas, apply equals the scalar lookup"
     apply_qlut_ref(table, x.data(), want.data(), n);
     apply_qlut(table, x.data(), got.data(), n);
     require_same(got, want, "apply_qlut");
+  }
+}
+
+TEST_CASE("quantize_act: every ISA level equals the reference (ties, saturation, NaN, tails)") {
+  std::mt19937 rng(77);
+  std::uniform_real_distribution<float> u(-3.f, 3.f);
+  for (int n : {1, 7, 8, 15, 16, 17, 33, 100, 1000}) {
+    for (bool is_signed : {false, true}) {
+      qe::kernels::QuantizeActArgs a;
+      a.scale = 0.0125f;  // exact halves of it occur below: ties
+      a.is_signed = is_signed;
+      a.zero_point = is_signed ? -3 : 128;
+      a.lo = is_signed ? -128 : 0;
+      a.hi = is_signed ? 127 : 255;
+      std::vector<float> x(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) {
+        switch (i % 5) {
+          case 0: x[static_cast<size_t>(i)] = u(rng); break;
+          case 1: x[static_cast<size_t>(i)] = (static_cast<float>(i % 40) - 20.f + 0.5f) * a.scale; break;  // tie
+          case 2: x[static_cast<size_t>(i)] = 1e6f * u(rng); break;  // saturates
+          case 3: x[static_cast<size_t>(i)] = i % 10 == 3 ? std::nanf("") : -std::numeric_limits<float>::infinity(); break;
+          default: x[static_cast<size_t>(i)] = u(rng) * 0.01f; break;
+        }
+      }
+      std::vector<uint8_t> want(static_cast<size_t>(n));
+      qe::kernels::quantize_act_ref(x.data(), want.data(), n, a);
+      for (qe::IsaLevel level : {qe::IsaLevel::kAvx2, qe::IsaLevel::kAvx512}) {
+        auto fn = qe::kernels::quantize_act_ukernel(level);
+        if (!fn) continue;
+        std::vector<uint8_t> got(static_cast<size_t>(n), 0xAB);
+        fn(x.data(), got.data(), n, a);
+        INFO("n " << n << " signed " << is_signed << " level " << qe::isa_level_name(level));
+        CHECK(got == want);
+      }
+      // The reference follows its formula on a few hand-checked values.
+      if (n == 1000) {
+        const float xs[] = {0.00625f, 0.01875f, -0.00625f};  // 0.5, 1.5, -0.5 steps: ties to even
+        uint8_t y[3];
+        qe::kernels::quantize_act_ref(xs, y, 3, a);
+        const int32_t z = a.zero_point;
+        auto val = [&](uint8_t b) { return is_signed ? static_cast<int32_t>(static_cast<int8_t>(b)) : static_cast<int32_t>(b); };
+        CHECK(val(y[0]) == z + 0);
+        CHECK(val(y[1]) == z + 2);
+        CHECK(val(y[2]) == z + 0);
+      }
+    }
   }
 }

@@ -3,6 +3,7 @@
 // Candidates, best first:
 //   maxpool_f32_<isa>, averagepool_f32_<isa>   up to 3-D, vector rows for W-stride 1 and 2
 //   globalaveragepool_f32_<isa>, globalmaxpool_f32_<isa>
+//   maxpool_int8                 uint8 / int8 (the integer runtime)
 //   <op>_ref                     float (MaxPool/GlobalMaxPool also double, int8, uint8)
 // MaxPool declines when its Indices output is requested.
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "engine/ops/elementwise_common.h"
 #include "graph/schemas/pool_attrs.h"
+#include "kernels/int8/qpool.h"
 #include "kernels/pooling/pool.h"
 
 namespace qe {
@@ -91,6 +93,31 @@ Result<std::unique_ptr<OpKernel>> create_max_pool_ref(const BindContext& ctx) {
   }
 }
 
+// uint8 / int8 max pool of the integer runtime (kernels/int8/qpool.h: the row loop the compiler
+// vectorises; the same values as max_pool_ref).
+class QMaxPoolKernel final : public OpKernel {
+ public:
+  QMaxPoolKernel(PoolParams p, bool is_signed) : p_(p), signed_(is_signed) {}
+  Status run(const RunContext& ctx, std::span<const TensorView> in, std::span<const TensorView> out) override {
+    const void* x = in[0].data;
+    void* y = out[0].data;
+    kernels::pool_for_planes(ctx.pool, p_.planes, taps(p_),
+                             [&](int64_t b, int64_t e) { kernels::qmax_pool(p_, signed_, x, y, b, e); });
+    return Status::ok();
+  }
+
+ private:
+  PoolParams p_;
+  bool signed_;
+};
+
+Result<std::unique_ptr<OpKernel>> create_max_pool_int8(const BindContext& ctx) {
+  const DType t = ctx.input(0).dtype;
+  if (t != DType::kU8 && t != DType::kI8) return decline("dtype ", dtype_name(t), " (this kernel is uint8/int8 only)");
+  QE_ASSIGN_OR_RETURN(PoolParams p, pool_params(ctx));
+  return std::unique_ptr<OpKernel>(std::make_unique<QMaxPoolKernel>(p, t == DType::kI8));
+}
+
 Result<std::unique_ptr<OpKernel>> create_avg_pool_ref(const BindContext& ctx) {
   QE_RETURN_IF_ERROR(require_f32(ctx, 0));
   QE_ASSIGN_OR_RETURN(PoolParams p, pool_params(ctx));
@@ -167,6 +194,7 @@ Result<std::unique_ptr<OpKernel>> create_global_max_pool_ref(const BindContext& 
 void register_pooling_kernels(KernelRegistry& r) {
   r.add(OpKind::kMaxPool, {"maxpool_f32_avx512", &create_pool_fast<IsaLevel::kAvx512, false>});
   r.add(OpKind::kMaxPool, {"maxpool_f32_avx2", &create_pool_fast<IsaLevel::kAvx2, false>});
+  r.add(OpKind::kMaxPool, {"maxpool_int8", &create_max_pool_int8});
   r.add(OpKind::kMaxPool, {"maxpool_ref", &create_max_pool_ref});
   r.add(OpKind::kAveragePool, {"averagepool_f32_avx512", &create_pool_fast<IsaLevel::kAvx512, true>});
   r.add(OpKind::kAveragePool, {"averagepool_f32_avx2", &create_pool_fast<IsaLevel::kAvx2, true>});

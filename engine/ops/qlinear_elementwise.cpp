@@ -4,7 +4,10 @@
 //               plane), then the reference
 //   QAvgPool    qglobal_avg_pool
 //   QLut        qlut
+//   QuantizeLinear  quantizelinear_f32_int8 (float to uint8/int8 with constant per-tensor scale
+//               and zero point: the integer regions' entries); others fall to the reference
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -15,6 +18,7 @@
 #include "kernels/int8/qadd.h"
 #include "kernels/int8/qlut.h"
 #include "kernels/int8/qpool.h"
+#include "kernels/int8/quantize_act.h"
 #include "kernels/pooling/pool.h"
 
 namespace qe {
@@ -178,6 +182,42 @@ Result<std::unique_ptr<OpKernel>> create_qlut(const BindContext& ctx) {
   return std::unique_ptr<OpKernel>(std::make_unique<QLutKernel>(table));
 }
 
+class QuantizeActKernel final : public OpKernel {
+ public:
+  QuantizeActKernel(QuantizeActFn fn, QuantizeActArgs a) : fn_(fn), a_(a) {}
+  Status run(const RunContext& ctx, std::span<const TensorView> in, std::span<const TensorView> out) override {
+    const float* x = in[0].as<const float>();
+    uint8_t* y = static_cast<uint8_t*>(out[0].data);
+    ctx.pool->parallel_for(
+        in[0].numel(), [&](int64_t b, int64_t e) { fn_(x + b, y + b, e - b, a_); }, kGrainBytes);
+    return Status::ok();
+  }
+
+ private:
+  QuantizeActFn fn_;
+  QuantizeActArgs a_;
+};
+
+Result<std::unique_ptr<OpKernel>> create_quantize_act(const BindContext& ctx) {
+  const DType out = ctx.output(0).dtype;
+  if (ctx.input(0).dtype != DType::kF32 || (out != DType::kU8 && out != DType::kI8)) {
+    return decline("only float to uint8/int8");
+  }
+  const Tensor* s = ctx.constant_input(1);
+  const Tensor* z = ctx.constant_input(2);
+  if (!s || s->numel() != 1 || (ctx.has_input(2) && (!z || z->numel() != 1))) {
+    return decline("scale and zero point must be constant scalars");
+  }
+  QuantizeActArgs a;
+  a.scale = s->to_float_vector()[0];
+  if (!(a.scale > 0.f) || !std::isfinite(a.scale)) return decline("scale is not a positive finite number");
+  a.zero_point = z ? static_cast<int32_t>(z->to_float_vector()[0]) : 0;
+  a.is_signed = out == DType::kI8;
+  a.lo = a.is_signed ? -128 : 0;
+  a.hi = a.is_signed ? 127 : 255;
+  return std::unique_ptr<OpKernel>(std::make_unique<QuantizeActKernel>(quantize_act_ukernel(cpu_features().level), a));
+}
+
 }  // namespace
 
 void register_qlinear_elementwise_kernels(KernelRegistry& r) {
@@ -187,6 +227,7 @@ void register_qlinear_elementwise_kernels(KernelRegistry& r) {
   r.add(OpKind::kQMul, {"qmul_ref", &create_qbinary<false, true>});
   r.add(OpKind::kQAvgPool, {"qglobal_avg_pool", &create_qglobal_avg_pool});
   r.add(OpKind::kQLut, {"qlut", &create_qlut});
+  r.add(OpKind::kQuantizeLinear, {"quantizelinear_f32_int8", &create_quantize_act});
 }
 
 }  // namespace qe

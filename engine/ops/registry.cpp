@@ -10,9 +10,10 @@ const KernelRegistry& KernelRegistry::global() {
     register_pooling_kernels(r);
     register_elementwise_kernels(r);
     register_data_kernels(r);
+    // The integer runtime's QuantizeLinear fast path goes ahead of the general reference.
+    register_qlinear_elementwise_kernels(r);
     register_quant_kernels(r);
     register_qlinear_compute_kernels(r);
-    register_qlinear_elementwise_kernels(r);
     return r;
   }();
   return registry;
