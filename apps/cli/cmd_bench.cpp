@@ -136,6 +136,7 @@ int run_compare(const BenchArgs& a, OpenedModel& m, const std::vector<Tensor>& i
 
 int run_bench(const BenchArgs& a) {
   OpenModelOptions mo = a.open;
+  mo.quiet = a.json;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);

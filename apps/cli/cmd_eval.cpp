@@ -31,6 +31,7 @@ struct EvalArgs {
 
 int run_eval(const EvalArgs& a) {
   OpenModelOptions mo = a.open;
+  mo.quiet = a.quiet || a.json;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);

@@ -34,6 +34,7 @@ std::string describe_value(const Value& v) {
 
 int run_info(const InfoArgs& a) {
   OpenModelOptions mo = a.open;
+  mo.quiet = true;  // info reports the lowering itself
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);

@@ -80,6 +80,12 @@ Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& 
     if (!report.is_ok()) return report.status().with_context(path + ": integer lowering: ");
     m.lowering = std::move(report).value();
     m.integer = true;
+    const auto& left = m.lowering.float_nodes;
+    if (!left.empty() && !options.quiet) {
+      warn(path + ": " + std::to_string(left.size()) + " node(s) have no integer form and run as fake-quant in float (" +
+           left[0].node + ": " + left[0].reason + (left.size() > 1 ? "; ..." : "") +
+           "); `qengine info --explain` lists them");
+    }
   }
   auto session = Session::create(std::move(copy), so);
   if (!session.is_ok()) return session.status().with_context(path + ": ");

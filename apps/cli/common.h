@@ -36,6 +36,7 @@ struct OpenModelOptions {
   // A model with quantizers runs on the integer kernels unless `simulate` (fake-quant in float).
   bool simulate = false;
   kernels::RequantMode requant = kernels::RequantMode::kFloat;
+  bool quiet = false;  // no warning about nodes left in float
 };
 
 struct OpenedModel {
