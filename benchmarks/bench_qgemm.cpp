@@ -6,6 +6,13 @@
 //   qgemm_int8 / qgemm_int4: kConv shapes read B [K x N] through the matrix packer (as a
 //                pointwise conv does; im2col not included), kFc shapes X [M x K]; uint8 out.
 //   gemm_f32:    the packed float GEMM as the float conv uses it (weights prepacked, B in place).
+//   qconv:       the int8 conv with its real geometry (im2col packing included) on the k x k and
+//                strided 1x1 convs of ResNet18@224 and MobileNetV2@224's stem, int8 weights.
+//   gemv_int4_vs_int8: kFc at M = 1, K = N = 4096 on one thread, both weight types in turn;
+//                int4_speedup = int8 time / int4 time (int4 reads half the weight bytes). /warm:
+//                each call timed after two untimed ones (weights in L3); /cold: the caches
+//                are flushed by streaming 96 MB before each timed call (weights from DRAM, as in
+//                a model too large for the cache).
 // Counters: GOPS, and frac_peak = GOPS / (peak per core x threads).
 //   bench_qgemm [--shapes=FILE] [google benchmark flags]   (QENGINE_ISA caps the qgemm family)
 #include <benchmark/benchmark.h>
@@ -23,6 +30,7 @@
 #include "engine/core/tensor.h"
 #include "engine/core/thread_pool.h"
 #include "kernels/gemm/gemm_f32.h"
+#include "kernels/int8/qconv.h"
 #include "kernels/int8/qgemm.h"
 
 using namespace qe;
@@ -197,6 +205,136 @@ void bm_gemm_f32(benchmark::State& state, GemmShape s, int threads) {
   state.SetLabel(cfg->name);
 }
 
+struct ConvShape {
+  std::string name;
+  int64_t cin, cout, hw, k, stride, pad;
+};
+
+const ConvShape kConvShapes[] = {
+    {"resnet18_conv1_7x7s2", 3, 64, 224, 7, 2, 3},    {"resnet18_l1_3x3", 64, 64, 56, 3, 1, 1},
+    {"resnet18_l2_3x3s2", 64, 128, 56, 3, 2, 1},      {"resnet18_l2_3x3", 128, 128, 28, 3, 1, 1},
+    {"resnet18_l2_ds1x1s2", 64, 128, 56, 1, 2, 0},    {"resnet18_l3_3x3s2", 128, 256, 28, 3, 2, 1},
+    {"resnet18_l3_3x3", 256, 256, 14, 3, 1, 1},       {"resnet18_l3_ds1x1s2", 128, 256, 28, 1, 2, 0},
+    {"resnet18_l4_3x3s2", 256, 512, 14, 3, 2, 1},     {"resnet18_l4_3x3", 512, 512, 7, 3, 1, 1},
+    {"resnet18_l4_ds1x1s2", 256, 512, 14, 1, 2, 0},   {"mnv2_stem_3x3s2", 3, 32, 224, 3, 2, 1},
+};
+
+void bm_qconv(benchmark::State& state, ConvShape s, int threads) {
+  QConvParams p;
+  p.in_channels = s.cin;
+  p.out_channels = s.cout;
+  p.in[1] = p.in[2] = s.hw;
+  p.kernel[1] = p.kernel[2] = s.k;
+  p.stride[1] = p.stride[2] = s.stride;
+  p.pad[1] = p.pad[2] = s.pad;
+  for (int i = 1; i < 3; ++i) p.out[i] = (p.in[i] + 2 * p.pad[i] - p.kernel[i]) / p.stride[i] + 1;
+  const int64_t K = p.gemm_k();
+  std::vector<uint8_t> wbytes(static_cast<size_t>(s.cout * K));
+  for (size_t i = 0; i < wbytes.size(); ++i) wbytes[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
+  QWeightsSrc src;
+  src.data = wbytes.data();
+  src.ld = K;
+  QConvWeights pw = pack_qconv_weights(p, src);
+  std::vector<uint8_t> x(static_cast<size_t>(s.cin * p.in_size()));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(i * 40503u >> 7);
+  QConvInput in;
+  in.x = x.data();
+  in.zero_point = 7;
+  std::vector<uint8_t> y(static_cast<size_t>(s.cout * p.out_size()));
+  std::vector<int32_t> bias(static_cast<size_t>(s.cout), 100);
+  std::vector<RequantMultiplier> mult(static_cast<size_t>(s.cout), make_requant_multiplier(1.0 / 4096));
+  QOutput out;
+  out.requant.mode = RequantMode::kFixedPoint;
+  out.requant.mult = mult.data();
+  out.requant.per_channel = true;
+  out.requant.out = {0, 0, 255};
+  ThreadPool pool(threads);
+  QConvPlan plan = plan_qconv(p, threads);
+  AlignedBuffer scratch(static_cast<size_t>(plan.scratch_bytes()));
+  for (auto _ : state) {
+    qconv(plan, pool, pw, in, bias.data(), out, y.data(), static_cast<uint8_t*>(scratch.data()));
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_counters(state, GemmShape{false, s.cout, p.out_size(), K, s.name}, threads);
+  state.SetLabel(qgemm_isa()->name);
+}
+
+// One kFc GEMV setup per weight type.
+struct Gemv {
+  PackedQWeights w;
+  QGemmPlan plan;
+  AlignedBuffer scratch;
+  std::vector<uint8_t> bytes;
+};
+
+void bm_gemv_int4_vs_int8(benchmark::State& state, bool cold) {
+  const int64_t K = 4096, N = 4096;
+  const QGemmIsa* isa = qgemm_isa();
+  std::vector<uint8_t> x(static_cast<size_t>(K));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(i * 40503u >> 7);
+  std::vector<int32_t> bias(static_cast<size_t>(N), 100);
+  std::vector<RequantMultiplier> mult(static_cast<size_t>(N), make_requant_multiplier(1.0 / 4096));
+  std::vector<uint8_t> c(static_cast<size_t>(N));
+  QGemmArgs g;
+  g.form = QForm::kFc;
+  g.M = 1;
+  g.N = N;
+  g.K = K;
+  g.act = x.data();
+  g.ld_act = K;
+  g.act_zero_point = 128;
+  g.bias = bias.data();
+  g.out.requant.mode = RequantMode::kFixedPoint;
+  g.out.requant.mult = mult.data();
+  g.out.requant.per_channel = true;
+  g.out.requant.out = {0, 0, 255};
+  g.c = c.data();
+  g.ldc = N;
+  Gemv v[2];
+  for (int t = 0; t < 2; ++t) {
+    const QWeightType wt = t == 0 ? QWeightType::kInt8 : QWeightType::kInt4;
+    v[t].bytes.resize(static_cast<size_t>(wt == QWeightType::kInt8 ? N * K : N * K / 2));
+    for (size_t i = 0; i < v[t].bytes.size(); ++i) v[t].bytes[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
+    QWeightsSrc src;
+    src.type = wt;
+    src.data = v[t].bytes.data();
+    src.ld = N;
+    src.k_major = true;
+    v[t].w = pack_qweights(QForm::kFc, N, K, src);
+    v[t].plan = plan_qgemm(*isa, QForm::kFc, 1, N, K, 1, 1, wt);
+    v[t].scratch = AlignedBuffer(static_cast<size_t>(v[t].plan.scratch_bytes()));
+  }
+  ThreadPool pool(1);
+  std::vector<uint8_t> flush(cold ? size_t{96} << 20 : 0, 1);
+  double sec[2] = {0, 0};
+  for (auto _ : state) {
+    double both = 0;
+    for (int t = 0; t < 2; ++t) {
+      if (cold) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < flush.size(); i += 64) sum += flush[i]++;
+        benchmark::DoNotOptimize(sum);
+      } else {
+        for (int rep = 0; rep < 2; ++rep) {
+          qgemm_packed(pool, v[t].plan, v[t].w, g, static_cast<uint8_t*>(v[t].scratch.data()));
+        }
+      }
+      auto t0 = std::chrono::steady_clock::now();
+      qgemm_packed(pool, v[t].plan, v[t].w, g, static_cast<uint8_t*>(v[t].scratch.data()));
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      sec[t] += dt;
+      both += dt;
+      benchmark::DoNotOptimize(c.data());
+    }
+    state.SetIterationTime(both);
+  }
+  const double it = static_cast<double>(state.iterations());
+  state.counters["int8_us"] = sec[0] / it * 1e6;
+  state.counters["int4_us"] = sec[1] / it * 1e6;
+  state.counters["int4_speedup"] = sec[0] / sec[1];
+  state.SetLabel(isa->name);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,6 +373,20 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
     }
+  }
+  for (const ConvShape& s : kConvShapes) {
+    for (int threads : {1, 2}) {
+      benchmark::RegisterBenchmark(("qconv/" + s.name + "/threads:" + std::to_string(threads)).c_str(), bm_qconv, s,
+                                   threads)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
+  }
+  for (bool cold : {false, true}) {
+    benchmark::RegisterBenchmark(cold ? "gemv_int4_vs_int8/M:1/K:4096/N:4096/cold" : "gemv_int4_vs_int8/M:1/K:4096/N:4096/warm",
+                                 bm_gemv_int4_vs_int8, cold)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseManualTime();
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -6,6 +6,7 @@
 // and MobileNetV2 (scaled down along N); and requantize.h itself.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -289,22 +290,33 @@ namespace {
 
 struct ConvCase {
   int64_t batch, cin, cout, group, h, w, k, stride, dil, pad;
+  int64_t depth = 1, kd = 1;  // 3-D: depth kernel kd, stride 1, padding kd / 2
+  int64_t out_trim = 0;       // output rows / columns fewer than the padding allows (end pad < begin pad)
 };
 
-void check_conv(const ConvCase& cc, uint64_t seed) {
-  Rng r(seed);
+QConvParams conv_params(const ConvCase& cc) {
   QConvParams p;
   p.batch = cc.batch;
   p.in_channels = cc.cin;
   p.out_channels = cc.cout;
   p.group = cc.group;
+  p.in[0] = cc.depth;
   p.in[1] = cc.h;
   p.in[2] = cc.w;
+  p.kernel[0] = cc.kd;
+  p.pad[0] = cc.kd / 2;
   p.kernel[1] = p.kernel[2] = cc.k;
   p.stride[1] = p.stride[2] = cc.stride;
   p.dilation[1] = p.dilation[2] = cc.dil;
   p.pad[1] = p.pad[2] = cc.pad;
-  for (int i = 1; i < 3; ++i) p.out[i] = (p.in[i] + 2 * p.pad[i] - p.dilation[i] * (p.kernel[i] - 1) - 1) / p.stride[i] + 1;
+  for (int i = 0; i < 3; ++i) p.out[i] = (p.in[i] + 2 * p.pad[i] - p.dilation[i] * (p.kernel[i] - 1) - 1) / p.stride[i] + 1;
+  for (int i = 1; i < 3; ++i) p.out[i] = std::max<int64_t>(1, p.out[i] - cc.out_trim);
+  return p;
+}
+
+void check_conv(const ConvCase& cc, uint64_t seed) {
+  Rng r(seed);
+  const QConvParams p = conv_params(cc);
   const int64_t K = p.gemm_k();
   const QWeightType wt = static_cast<QWeightType>(r.uni(0, 2));
   Weights w = make_weights(r, wt, p.out_channels, K, false);
@@ -335,7 +347,7 @@ void check_conv(const ConvCase& cc, uint64_t seed) {
       qconv(plan, pool, pw, in, bias.data(), os.out, got.data(), aligned);
       std::ostringstream what;
       what << isa->name << " threads=" << threads << " conv " << cc.cin << "->" << cc.cout << " g" << cc.group << " "
-           << cc.h << "x" << cc.w << " k" << cc.k << " s" << cc.stride << " d" << cc.dil << " p" << cc.pad
+           << cc.depth << "x" << cc.h << "x" << cc.w << " k" << cc.kd << "x" << cc.k << " s" << cc.stride << " d" << cc.dil << " p" << cc.pad
            << " w=" << qweight_type_name(wt) << " out=" << qout_kind_name(kind) << (plan.pointwise ? " pointwise" : "");
       require_same_bytes(got, want, elem, what.str());
     }
@@ -362,6 +374,77 @@ TEST_CASE("qconv matches the direct loops", "[qconv]") {
   };
   uint64_t seed = 3000;
   for (const ConvCase& c : cases) check_conv(c, ++seed);
+}
+
+TEST_CASE("qconv im2col fast path: ResNet / MobileNet geometries and edge cases", "[qconv]") {
+  const ConvCase cases[] = {
+      {1, 3, 16, 1, 64, 64, 7, 2, 1, 3},     // ResNet stem 7x7/2 pad 3, 32x32 out: several 1024-pixel chunks
+      {1, 3, 8, 1, 66, 45, 3, 2, 1, 1},      // MobileNet stem 3x3/2, odd width, chunks
+      {1, 16, 24, 1, 56, 56, 3, 1, 1, 1},    // layer1 size
+      {1, 16, 16, 1, 56, 56, 3, 2, 1, 1},    // layer2 3x3/2 from 56
+      {1, 32, 24, 1, 28, 28, 3, 1, 1, 1},    // 28x28: panels wrap rows
+      {1, 16, 40, 1, 56, 56, 1, 2, 1, 0},    // 1x1/2 downsample
+      {1, 64, 48, 1, 14, 14, 3, 1, 1, 1},    // 14x14
+      {1, 48, 64, 1, 14, 14, 3, 2, 1, 1},    // 14 -> 7
+      {1, 40, 72, 1, 14, 14, 1, 2, 1, 0},    // 1x1/2 14 -> 7
+      {1, 96, 40, 1, 7, 7, 3, 1, 1, 1},      // 7x7, K = 864
+      {2, 9, 17, 1, 7, 7, 3, 1, 1, 1},       // 7x7, 2 images, quads straddle channels
+      {1, 5, 9, 1, 13, 1, 3, 1, 1, 1},       // width 1: one pixel per output row
+      {1, 4, 8, 1, 1, 37, 3, 1, 1, 1},       // height 1
+      {1, 6, 8, 1, 17, 19, 3, 3, 1, 2},      // stride 3 (the generic strided run)
+      {1, 6, 8, 1, 21, 19, 3, 2, 2, 2},      // stride 2, dilation 2
+      {1, 5, 8, 1, 9, 10, 3, 1, 1, 4},       // padding wider than the kernel reach
+      {1, 7, 8, 1, 19, 23, 5, 1, 1, 2, 1, 1, 3},  // 5x5 with the output trimmed (end pad < begin pad)
+      {1, 4, 8, 2, 11, 12, 3, 2, 1, 1, 1, 1, 1},  // groups, trimmed
+      {1, 4, 8, 1, 7, 9, 3, 1, 1, 1, 5, 3},  // 3-D: the generic packer
+  };
+  uint64_t seed = 4000;
+  for (const ConvCase& c : cases) check_conv(c, ++seed);
+}
+
+TEST_CASE("qconv im2col: fast packer matches the lane-by-lane packer on any pixel range", "[qconv]") {
+  const ConvCase cases[] = {
+      {1, 3, 8, 1, 80, 80, 7, 2, 1, 3},   {1, 10, 8, 1, 56, 56, 3, 1, 1, 1}, {1, 13, 8, 1, 28, 28, 3, 2, 1, 1},
+      {1, 11, 8, 1, 7, 7, 3, 1, 1, 1},    {1, 9, 8, 1, 14, 14, 1, 2, 1, 0},  {1, 6, 8, 1, 23, 17, 3, 3, 2, 3},
+      {1, 5, 8, 1, 40, 3, 3, 1, 1, 1},    {1, 6, 8, 1, 19, 23, 5, 1, 1, 2, 1, 1, 3},
+  };
+  Rng r(77);
+  for (const ConvCase& cc : cases) {
+    const QConvParams p = conv_params(cc);
+    for (bool is_signed : {false, true}) {
+      std::vector<uint8_t> x(static_cast<size_t>(p.in_channels * p.in_size()));
+      for (auto& v : x) v = static_cast<uint8_t>(r.uni(0, 255));
+      QConvInput in;
+      in.x = x.data();
+      in.is_signed = is_signed;
+      in.zero_point = static_cast<int32_t>(is_signed ? r.uni(-128, 127) : r.uni(0, 255));
+      std::vector<IsaLevel> levels = {IsaLevel::kScalar};
+      if (cpu_features().avx512) levels.push_back(IsaLevel::kAvx512);
+      for (IsaLevel level : levels) {
+      QConvPlan plan = plan_qconv(p, 1);
+      plan.pack_level = level;
+      const QIm2colPacker packer(plan, in);
+      const int64_t K = p.gemm_k(), quads = (K + 3) / 4, P = p.out_size();
+      for (int trial = 0; trial < 6; ++trial) {
+        // Task ranges start on a panel; lengths cross the packer's chunks and end mid-panel.
+        const int64_t r0 = r.uni(0, (P - 1) / 16) * 16, rc = r.uni(1, std::min<int64_t>(P - r0, 2500));
+        const int64_t bytes = (rc + 15) / 16 * quads * 64;
+        std::vector<uint8_t> got(static_cast<size_t>(bytes), 0xCD), want(static_cast<size_t>(bytes), 0xCD);
+        packer.pack(0, r0, rc, quads, got.data());
+        packer.pack_generic(0, r0, rc, quads, want.data());
+        for (int64_t i = 0; i < bytes; ++i) {
+          const int64_t panel = i / (quads * 64), q = i / 64 % quads, lane = i % 64 / 4, j = i % 4;
+          if (panel * 16 + lane >= rc || q * 4 + j >= K) continue;  // padding lanes / K rows hold anything
+          if (got[static_cast<size_t>(i)] != want[static_cast<size_t>(i)]) {
+            FAIL(isa_level_name(level) << " conv " << cc.cin << " " << cc.h << "x" << cc.w << " k" << cc.k << " s"
+                                       << cc.stride << " r0=" << r0 << " rc=" << rc << ": pixel "
+                                       << r0 + panel * 16 + lane << " k " << q * 4 + j);
+          }
+        }
+      }
+      }
+    }
+  }
 }
 
 TEST_CASE("requantize: fixed-point multipliers and half-even shifts", "[requantize]") {

@@ -1,5 +1,7 @@
 #include "kernels/int8/qconv.h"
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -81,12 +83,155 @@ QConvPlan plan_qconv(const QConvParams& p, int num_threads, const QGemmIsa* isa)
       }
     }
   }
+  plan.pack_level = cpu_features().level;
   plan.gemm = plan_qgemm(isa ? *isa : *qgemm_isa(), QForm::kConv, p.out_channels / p.group, p.out_size(), p.gemm_k(),
                          p.batch * p.group, num_threads);
   return plan;
 }
 
+namespace {
+
+// One output row's share of a pixel chunk: positions [ow, ow + len) of output row oh land at
+// lane offset `at` of the chunk.
+struct RowSeg {
+  int64_t oh, ow, len, at;
+};
+
+// dst[i] = src[i * stride] for i < len. Whole 16-byte vectors: up to 15 bytes past dst + len
+// are written (the next segment or the row slack) and up to 16 * stride - 1 bytes past the
+// last element read (the band slack).
+inline void gather_run(const uint8_t* src, int64_t stride, int64_t len, uint8_t* dst) {
+  if (stride == 1) {
+    for (int64_t i = 0; i < len; i += 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+    }
+  } else if (stride == 2) {
+    const __m128i even = _mm_set1_epi16(0x00FF);
+    for (int64_t i = 0; i < len; i += 16) {
+      const __m128i a = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i)), even);
+      const __m128i b = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16)), even);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_packus_epi16(a, b));
+    }
+  } else {
+    for (int64_t i = 0; i < len; ++i) dst[i] = src[i * stride];
+  }
+}
+
+// Exactly n bytes (the source may end at the end of the input tensor): whole vectors, then an
+// overlapping last one; short rows (7 or 14 pixels) with two overlapping 8- or 4-byte moves.
+inline void copy_exact(const uint8_t* src, int64_t n, uint8_t* dst) {
+  if (n >= 16) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+    }
+    if (i < n) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + n - 16),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + n - 16)));
+    }
+  } else if (n >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
+}  // namespace
+
+// 2-D fast path, per chunk of kChunk pixels: the input rows the chunk reads are copied once per
+// channel into a "band" with the padding written out (zero point), so that every K row of the
+// chunk is a few strided runs from the band without bounds checks; 4 such rows are then
+// interleaved into the quads of each 16-pixel panel. Image-row wrap-around inside a panel is
+// just the next run.
 void QIm2colPacker::pack(int64_t item, int64_t r0, int64_t rc, int64_t quads, uint8_t* dst) const {
+  const QConvParams& p = plan_.p;
+  if (p.in[0] != 1 || p.out[0] != 1 || p.kernel[0] != 1) {
+    pack_generic(item, r0, rc, quads, dst);
+    return;
+  }
+  constexpr int64_t kChunk = 1024;  // a multiple of 16: chunks start on panel boundaries
+  const int64_t cin_g = p.in_channels / p.group, K = p.gemm_k();
+  const int64_t image = item / p.group, g = item % p.group;
+  const uint8_t* x = static_cast<const uint8_t*>(in_.x) + (image * p.in_channels + g * cin_g) * p.in_size();
+  const uint8_t flip = in_.is_signed ? 0x80 : 0;
+  const uint8_t pad = static_cast<uint8_t>(in_.zero_point);  // stored form; flipped with the rest
+  const int64_t H = p.in[1], W = p.in[2], OW = p.out[2], sh = p.stride[1], sw = p.stride[2];
+  const int64_t plane = H * W, kspan_h = (p.kernel[1] - 1) * p.dilation[1];
+  // Band columns: padded input columns -pad .. the last one any tap reads.
+  const int64_t bw = (OW - 1) * sw + (p.kernel[2] - 1) * p.dilation[2] + 1;
+  const int64_t max_rows = ((std::min(kChunk, rc) + OW - 1) / OW + 1 - 1) * sh + kspan_h + 1 + sh;
+  const int64_t band_bytes = max_rows * bw + 16 * sw + 64;
+  // Band column j holds input column j - pad: columns [lpad, lpad + mid) come from the image.
+  const int64_t lpad = std::min(p.pad[2], bw), mid = std::clamp<int64_t>(bw - lpad, 0, W);
+  constexpr int kSlots = 4;  // a quad spans at most 4 channels, so channel % 4 never collides
+  std::vector<uint8_t> buf(static_cast<size_t>(kSlots * band_bytes + 4 * (kChunk + 32)));
+  uint8_t* bands = buf.data();
+  uint8_t* rows = bands + kSlots * band_bytes;
+  std::vector<RowSeg> segs;
+  const bool wide = plan_.pack_level >= IsaLevel::kAvx512;
+  for (int64_t c0 = 0; c0 < rc; c0 += kChunk) {
+    const int64_t cn = std::min(kChunk, rc - c0), panels = (cn + 15) / 16;
+    segs.clear();
+    for (int64_t pos = r0 + c0, end = r0 + c0 + cn; pos < end;) {
+      const int64_t oh = pos / OW, ow = pos % OW, len = std::min(OW - ow, end - pos);
+      segs.push_back({oh, ow, len, pos - r0 - c0});
+      pos += len;
+    }
+    const int64_t oh0 = segs.front().oh, ih0 = oh0 * sh - p.pad[1];
+    const int64_t band_rows = (segs.back().oh - oh0) * sh + kspan_h + 1;
+    int64_t slot_ch[kSlots] = {-1, -1, -1, -1};
+    std::memset(bands, pad, static_cast<size_t>(kSlots * band_bytes));
+    // Lanes past the chunk end still go through the interleave: give them defined bytes.
+    std::memset(rows, pad, static_cast<size_t>(4 * (kChunk + 32)));
+    for (int64_t q = 0; q < quads; ++q) {
+      const uint8_t* rp[4];
+      for (int j = 0; j < 4; ++j) {
+        const int64_t k = q * 4 + j;
+        uint8_t* row = rows + j * (kChunk + 32);
+        rp[j] = row;
+        if (k >= K) continue;  // K padding lanes may hold anything (their weights are 0)
+        const int64_t c = plan_.tap_c[k];
+        uint8_t* band = bands + (c % kSlots) * band_bytes;
+        if (slot_ch[c % kSlots] != c) {
+          // The padding cells are the same for every channel: only the image part is rewritten.
+          slot_ch[c % kSlots] = c;
+          const uint8_t* xc = x + c * plane;
+          for (int64_t ih = std::max<int64_t>(ih0, 0); ih < std::min(H, ih0 + band_rows); ++ih) {
+            copy_exact(xc + ih * W, mid, band + (ih - ih0) * bw + lpad);
+          }
+        }
+        const int64_t th = plan_.tap_h[k], tw = plan_.tap_w[k];
+        for (const RowSeg& s : segs) {
+          gather_run(band + ((s.oh - oh0) * sh + th) * bw + s.ow * sw + tw, sw, s.len, row + s.at);
+        }
+      }
+      uint8_t* d = dst + (c0 / 16) * quads * 64 + q * 64;
+      int64_t pn = 0;
+      if (wide) {
+        for (; pn + 4 <= panels; pn += 4, d += 4 * quads * 64) {
+          const uint8_t* const r4[4] = {rp[0] + pn * 16, rp[1] + pn * 16, rp[2] + pn * 16, rp[3] + pn * 16};
+          qinterleave4x64_avx512(r4, flip, d, quads * 64);
+        }
+      }
+      for (; pn < panels; ++pn, d += quads * 64) {
+        const int64_t o = pn * 16;
+        qinterleave4x16(rp[0] + o, rp[1] + o, rp[2] + o, rp[3] + o, flip, d);
+      }
+    }
+  }
+}
+
+void QIm2colPacker::pack_generic(int64_t item, int64_t r0, int64_t rc, int64_t quads, uint8_t* dst) const {
   const QConvParams& p = plan_.p;
   const int64_t cin_g = p.in_channels / p.group, K = p.gemm_k();
   const int64_t image = item / p.group, g = item % p.group;

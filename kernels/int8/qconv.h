@@ -2,8 +2,10 @@
 // stride, dilation and padding) as one kConv qgemm per (image, group):
 //   Y_g[Cout_g, P] = W_g[Cout_g, K] x im2col(X_g)[K, P],   K = Cin_g * kernel size.
 // A pointwise conv (1x1, stride 1, no padding) reads X as the matrix; otherwise the im2col
-// panels are written straight from X, positions outside the image holding the input zero
-// point so that they add nothing. Spatial geometry is 3-D (D, H, W) with leading 1s for 1-D
+// panels are written from X, positions outside the image holding the input zero point so that
+// they add nothing: 2-D convs copy the input rows a pixel chunk needs once per channel into a
+// padded band and cut each K row from it as strided runs (any kernel, stride, padding,
+// dilation; panels may wrap image rows), 3-D ones go lane by lane. Spatial geometry is 3-D (D, H, W) with leading 1s for 1-D
 // and 2-D convs, as in conv_f32.h. Depthwise convs have their own kernels.
 #pragma once
 
@@ -54,6 +56,7 @@ struct QConvPlan {
   QConvParams p;
   QGemmPlan gemm;                 // M = Cout_g, N = output positions, K, batch = images x groups
   bool pointwise = false;
+  IsaLevel pack_level = IsaLevel::kScalar;  // of the im2col packer's vector steps (cpu_features().level)
   std::vector<int32_t> tap_c;     // per K row: input channel within the group
   std::vector<int32_t> tap_d, tap_h, tap_w;  // per K row: kernel offsets times the dilation
   int64_t scratch_bytes() const { return gemm.scratch_bytes(); }
@@ -64,11 +67,17 @@ QConvPlan plan_qconv(const QConvParams& p, int num_threads, const QGemmIsa* isa 
 void qconv(const QConvPlan& plan, ThreadPool& pool, const QConvWeights& w, const QConvInput& in,
            const int32_t* bias, const QOutput& out, void* y, uint8_t* scratch);
 
+// 4 rows of 64 bytes, XOR `flip`, interleaved into 4 panels of 16 lanes x 4 bytes, panel i at
+// dst + i * panel_stride (the 64-pixel form of qinterleave4x16; AVX-512BW).
+void qinterleave4x64_avx512(const uint8_t* const rows[4], uint8_t flip, uint8_t* dst, int64_t panel_stride);
+
 // im2col panels of one (image, group): exposed for tests and benchmarks.
 class QIm2colPacker final : public QActPacker {
  public:
   QIm2colPacker(const QConvPlan& plan, const QConvInput& in) : plan_(plan), in_(in) {}
   void pack(int64_t item, int64_t r0, int64_t rc, int64_t quads, uint8_t* dst) const override;
+  // Lane by lane with bounds checks: any geometry (3-D convs use it).
+  void pack_generic(int64_t item, int64_t r0, int64_t rc, int64_t quads, uint8_t* dst) const;
 
  private:
   const QConvPlan& plan_;
