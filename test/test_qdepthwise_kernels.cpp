@@ -19,26 +19,15 @@
 #include "engine/core/thread_pool.h"
 #include "kernels/int8/qdepthwise.h"
 #include "kernels/int8/requant_vec.h"
+#include "support/int8_test_support.h"
 #include "support/test_support.h"
 
 using namespace qe;
 using namespace qe::kernels;
+using namespace qe::test;
 
 namespace {
 
-std::vector<IsaLevel> all_levels() {
-  std::vector<IsaLevel> v{IsaLevel::kScalar};
-  if (cpu_features().avx2) v.push_back(IsaLevel::kAvx2);
-  if (cpu_features().avx512) v.push_back(IsaLevel::kAvx512);
-  return v;
-}
-
-ThreadPool& pool_of(int threads) {
-  static ThreadPool p1(1), p2(2);
-  return threads == 1 ? p1 : p2;
-}
-
-int rnd(std::mt19937_64& rng, int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 double log_uniform(std::mt19937_64& rng, double lo, double hi) {
   return std::exp(std::uniform_real_distribution<double>(std::log(lo), std::log(hi))(rng));
 }

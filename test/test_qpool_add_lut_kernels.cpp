@@ -18,25 +18,13 @@
 #include "kernels/int8/qlut.h"
 #include "kernels/int8/qpool.h"
 #include "kernels/int8/quantize_act.h"
+#include "support/int8_test_support.h"
 
 using namespace qe;
 using namespace qe::kernels;
+using namespace qe::test;
 
 namespace {
-
-std::vector<IsaLevel> all_levels() {
-  std::vector<IsaLevel> v{IsaLevel::kScalar};
-  if (cpu_features().avx2) v.push_back(IsaLevel::kAvx2);
-  if (cpu_features().avx512) v.push_back(IsaLevel::kAvx512);
-  return v;
-}
-
-ThreadPool& pool_of(int threads) {
-  static ThreadPool p1(1), p2(2);
-  return threads == 1 ? p1 : p2;
-}
-
-int rnd(std::mt19937_64& rng, int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 
 std::vector<uint8_t> random_bytes(std::mt19937_64& rng, int64_t n) {
   std::vector<uint8_t> v(static_cast<size_t>(n));

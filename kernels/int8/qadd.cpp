@@ -17,41 +17,35 @@ inline void st(void* p, bool s, int64_t i, int32_t v) {
   }
 }
 
-RequantOutput full_range(int32_t zy, bool y_signed) {
-  RequantOutput o;
-  o.zero_point = zy;
-  o.qmin = y_signed ? -128 : 0;
-  o.qmax = y_signed ? 127 : 255;
-  return o;
+// The operand types and zero points Add and Mul share; y clamps to its type's full range.
+QBinaryParams operand_params(int32_t za, bool a_signed, int32_t zb, bool b_signed, int32_t zy, bool y_signed) {
+  QBinaryParams q;
+  q.a_signed = a_signed;
+  q.b_signed = b_signed;
+  q.y_signed = y_signed;
+  q.a_zero_point = za;
+  q.b_zero_point = zb;
+  q.out.zero_point = zy;
+  q.out.qmin = y_signed ? -128 : 0;
+  q.out.qmax = y_signed ? 127 : 255;
+  return q;
 }
 
 }  // namespace
 
 QBinaryParams make_qadd_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
                                int32_t zy, bool y_signed) {
-  QBinaryParams q;
-  q.a_signed = a_signed;
-  q.b_signed = b_signed;
-  q.y_signed = y_signed;
-  q.a_zero_point = za;
-  q.b_zero_point = zb;
+  QBinaryParams q = operand_params(za, a_signed, zb, b_signed, zy, y_signed);
   q.ma = static_cast<float>(sa / sy);
   q.mb = static_cast<float>(sb / sy);
-  q.out = full_range(zy, y_signed);
   return q;
 }
 
 QBinaryParams make_qmul_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
                                int32_t zy, bool y_signed, RequantMode mode) {
-  QBinaryParams q;
-  q.a_signed = a_signed;
-  q.b_signed = b_signed;
-  q.y_signed = y_signed;
-  q.a_zero_point = za;
-  q.b_zero_point = zb;
+  QBinaryParams q = operand_params(za, a_signed, zb, b_signed, zy, y_signed);
   q.mode = mode;
   q.m = make_requant_multiplier(sa * sb / sy);
-  q.out = full_range(zy, y_signed);
   return q;
 }
 

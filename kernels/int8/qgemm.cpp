@@ -34,6 +34,18 @@ namespace {
 inline int32_t nibble(const uint8_t* p, int64_t e) { return (p[e >> 1] >> ((e & 1) * 4)) & 0xF; }
 inline int32_t sext4(int32_t v) { return (v ^ 8) - 8; }
 
+// Byte and bit shift of int4 weight (quad q, element j) of panel lane `lane` (layouts in qgemm.h).
+struct NibbleSlot {
+  int64_t byte, shift;
+};
+inline NibbleSlot int4_slot(QForm form, int64_t width, int64_t lane, int64_t q, int64_t j) {
+  if (form == QForm::kConv) {
+    const int64_t e = (q * width + lane) * 4 + j;
+    return {e >> 1, (e & 1) * 4};
+  }
+  return {((q / 2) * width + lane) * 4 + j, (q & 1) * 4};
+}
+
 }  // namespace
 
 int32_t QWeightsSrc::at(int64_t c, int64_t k) const {
@@ -118,16 +130,8 @@ PackedQWeights pack_qweights(QForm form, int64_t channels, int64_t K, const QWei
       // The stored nibble (before zero point removal) keeps int4 at half the bytes.
       const uint8_t nib =
           static_cast<uint8_t>((w.type == QWeightType::kUint4 ? v + p.zero_points[static_cast<size_t>(c)] : v) & 0xF);
-      int64_t byte, shift;
-      if (form == QForm::kConv) {
-        const int64_t e = (q * width + lane) * 4 + j;
-        byte = e >> 1;
-        shift = (e & 1) * 4;
-      } else {
-        byte = ((q / 2) * width + lane) * 4 + j;
-        shift = (q & 1) * 4;
-      }
-      panel[byte] = static_cast<uint8_t>(panel[byte] | (nib << shift));
+      const NibbleSlot at = int4_slot(form, width, lane, q, j);
+      panel[at.byte] = static_cast<uint8_t>(panel[at.byte] | (nib << at.shift));
     }
     p.wsum[static_cast<size_t>(c)] = sum;
   }
@@ -140,16 +144,8 @@ PackedQWeights pack_qweights(QForm form, int64_t channels, int64_t K, const QWei
       const int64_t lane = c % width;
       for (int64_t k = c < channels ? K : 0; k < p.quads * 4; ++k) {
         const int64_t q = k / 4, j = k % 4;
-        int64_t byte, shift;
-        if (form == QForm::kConv) {
-          const int64_t e = (q * width + lane) * 4 + j;
-          byte = e >> 1;
-          shift = (e & 1) * 4;
-        } else {
-          byte = ((q / 2) * width + lane) * 4 + j;
-          shift = (q & 1) * 4;
-        }
-        panel[byte] = static_cast<uint8_t>(panel[byte] | (zp << shift));
+        const NibbleSlot at = int4_slot(form, width, lane, q, j);
+        panel[at.byte] = static_cast<uint8_t>(panel[at.byte] | (zp << at.shift));
       }
     }
   }

@@ -28,6 +28,27 @@ void valid_outputs(int64_t off, int64_t stride, int64_t in, int64_t n, int64_t& 
   lo = std::min(lo, hi);
 }
 
+// The row-wise pools visit window taps in this order: every valid (kd, kh) row of output row
+// (od, oh), then each kernel column j, calling f(src, lo, hi) with outputs ow in [lo, hi) reading
+// src[ow * stride_w] (taps that fall into the W padding are already excluded from [lo, hi)).
+template <typename T, typename F>
+void for_each_tap(const PoolParams& p, const T* xp, int64_t od, int64_t oh, const Taps& rd, const Taps& rh, F&& f) {
+  const int64_t oW = p.out[2], iW = p.in[2], sw = p.stride[2];
+  for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
+    const int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
+    for (int64_t kh = rh.first; kh < rh.first + rh.count; ++kh) {
+      const int64_t ih = oh * p.stride[1] - p.pad[1] + kh * p.dilation[1];
+      const T* row = xp + (id * p.in[1] + ih) * iW;
+      for (int64_t j = 0; j < p.kernel[2]; ++j) {
+        const int64_t off = j * p.dilation[2] - p.pad[2];
+        int64_t lo, hi;
+        valid_outputs(off, sw, iW, oW, lo, hi);
+        f(row + off, lo, hi);
+      }
+    }
+  }
+}
+
 int64_t window_count(const PoolParams& p, int64_t od, int64_t oh, int64_t ow) {
   const int64_t o[3] = {od, oh, ow};
   int64_t count = 1;
@@ -41,7 +62,7 @@ int64_t window_count(const PoolParams& p, int64_t od, int64_t oh, int64_t ow) {
 
 template <typename T>
 void max_pool_rows(const PoolParams& p, const T* x, T* y, int64_t p0, int64_t p1) {
-  const int64_t oW = p.out[2], iW = p.in[2], sw = p.stride[2];
+  const int64_t oW = p.out[2], sw = p.stride[2];
   for (int64_t pl = p0; pl < p1; ++pl) {
     const T* xp = x + pl * p.in_size();
     T* yp = y + pl * p.out_size();
@@ -51,20 +72,9 @@ void max_pool_rows(const PoolParams& p, const T* x, T* y, int64_t p0, int64_t p1
         const Taps rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
         T* out = yp + (od * p.out[1] + oh) * oW;
         std::fill(out, out + oW, std::numeric_limits<T>::lowest());
-        for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
-          const int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
-          for (int64_t kh = rh.first; kh < rh.first + rh.count; ++kh) {
-            const int64_t ih = oh * p.stride[1] - p.pad[1] + kh * p.dilation[1];
-            const T* row = xp + (id * p.in[1] + ih) * iW;
-            for (int64_t j = 0; j < p.kernel[2]; ++j) {
-              const int64_t off = j * p.dilation[2] - p.pad[2];
-              int64_t lo, hi;
-              valid_outputs(off, sw, iW, oW, lo, hi);
-              const T* src = row + off;
-              for (int64_t ow = lo; ow < hi; ++ow) out[ow] = std::max(out[ow], src[ow * sw]);
-            }
-          }
-        }
+        for_each_tap(p, xp, od, oh, rd, rh, [&](const T* src, int64_t lo, int64_t hi) {
+          for (int64_t ow = lo; ow < hi; ++ow) out[ow] = std::max(out[ow], src[ow * sw]);
+        });
       }
     }
   }
@@ -108,7 +118,7 @@ template <typename T>
 void avg_pool_rows(const PoolParams& p, const QPoolQuant& q, const T* x, void* y, int64_t p0, int64_t p1) {
   constexpr int64_t kChunk = 256;
   int32_t acc[kChunk];
-  const int64_t oW = p.out[2], iW = p.in[2], sw = p.stride[2];
+  const int64_t oW = p.out[2], sw = p.stride[2];
   for (int64_t pl = p0; pl < p1; ++pl) {
     const T* xp = x + pl * p.in_size();
     for (int64_t od = 0; od < p.out[0]; ++od) {
@@ -118,22 +128,10 @@ void avg_pool_rows(const PoolParams& p, const QPoolQuant& q, const T* x, void* y
         for (int64_t c0 = 0; c0 < oW; c0 += kChunk) {
           const int64_t c1 = std::min(oW, c0 + kChunk);
           std::fill(acc, acc + (c1 - c0), 0);
-          for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
-            const int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
-            for (int64_t kh = rh.first; kh < rh.first + rh.count; ++kh) {
-              const int64_t ih = oh * p.stride[1] - p.pad[1] + kh * p.dilation[1];
-              const T* row = xp + (id * p.in[1] + ih) * iW;
-              for (int64_t j = 0; j < p.kernel[2]; ++j) {
-                const int64_t off = j * p.dilation[2] - p.pad[2];
-                int64_t lo, hi;
-                valid_outputs(off, sw, iW, oW, lo, hi);
-                lo = std::max(lo, c0);
-                hi = std::min(hi, c1);
-                const T* src = row + off;
-                for (int64_t ow = lo; ow < hi; ++ow) acc[ow - c0] += src[ow * sw] - q.in_zero_point;
-              }
-            }
-          }
+          for_each_tap(p, xp, od, oh, rd, rh, [&](const T* src, int64_t lo, int64_t hi) {
+            const int64_t b = std::max(lo, c0), e = std::min(hi, c1);
+            for (int64_t ow = b; ow < e; ++ow) acc[ow - c0] += src[ow * sw] - q.in_zero_point;
+          });
           const int64_t base = pl * p.out_size() + (od * p.out[1] + oh) * oW;
           for (int64_t ow = c0; ow < c1; ++ow) {
             const int32_t v = requantize_ref(acc[ow - c0], q.mode, q.by_count[window_count(p, od, oh, ow)], q.out);
