@@ -97,6 +97,33 @@ TEST_CASE("qmax_pool equals the reference; padding never wins") {
   CHECK(checked > 200);
 }
 
+TEST_CASE("qmax_pool with W stride 2 on wide rows (the vector even/odd split) equals the reference") {
+  std::mt19937_64 rng(32);
+  for (int round = 0; round < 60; ++round) {
+    PoolParams p;
+    p.planes = rnd(rng, 1, 4);
+    p.in[1] = rnd(rng, 1, 9);
+    p.in[2] = rnd(rng, 30, 130);  // several 32-byte blocks plus a tail, odd and even widths
+    for (int a = 1; a < 3; ++a) {
+      p.kernel[a] = rnd(rng, 1, 4);
+      p.stride[a] = a == 2 ? 2 : rnd(rng, 1, 2);
+      p.dilation[a] = rnd(rng, 0, 3) == 0 ? 2 : 1;
+      p.pad[a] = rnd(rng, 0, static_cast<int>(p.kernel[a]) - 1);
+      p.pad_end[a] = rnd(rng, 0, static_cast<int>(p.kernel[a]) - 1);
+      const int64_t span = (p.kernel[a] - 1) * p.dilation[a] + 1;
+      const int64_t padded = p.in[a] + p.pad[a] + p.pad_end[a];
+      if (padded < span) p.pad_end[a] += span - padded;
+      p.out[a] = (p.in[a] + p.pad[a] + p.pad_end[a] - span) / p.stride[a] + 1;
+    }
+    const bool s = round % 2 == 1;
+    std::vector<uint8_t> x = random_bytes(rng, p.planes * p.in_size());
+    std::vector<uint8_t> want(static_cast<size_t>(p.planes * p.out_size())), got(want.size());
+    qmax_pool_ref(p, s, x.data(), want.data(), 0, p.planes);
+    qmax_pool(p, s, x.data(), got.data(), 0, p.planes);
+    require_same(got, want, "wide stride-2 max pool, W " + std::to_string(p.in[2]));
+  }
+}
+
 TEST_CASE("qavg_pool equals the reference (count_include_pad both ways, both modes)") {
   std::mt19937_64 rng(32);
   int checked = 0;

@@ -1,7 +1,11 @@
 #include "kernels/int8/qpool.h"
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 namespace qe::kernels {
 
@@ -75,6 +79,67 @@ void max_pool_rows(const PoolParams& p, const T* x, T* y, int64_t p0, int64_t p1
         for_each_tap(p, xp, od, oh, rd, rh, [&](const T* src, int64_t lo, int64_t hi) {
           for (int64_t ow = lo; ow < hi; ++ow) out[ow] = std::max(out[ow], src[ow * sw]);
         });
+      }
+    }
+  }
+}
+
+// Stride-2 rows (ResNet's 3x3/2 max pool): the strided reads src[2 ow] do not vectorise, so
+// the window's rows are first reduced to one row v (in the uint8 order: int8 values XOR 0x80,
+// which keeps their order), v is split into its even and odd bytes once, and every kernel
+// column then reads one of the halves contiguously. The same maxima as max_pool_rows.
+template <typename T>
+void max_pool_rows_s2(const PoolParams& p, const T* x, T* y, int64_t p0, int64_t p1) {
+  constexpr uint8_t kFlip = std::is_signed_v<T> ? 0x80 : 0x00;
+  const int64_t iW = p.in[2], oW = p.out[2];
+  const int64_t half = (iW + 1) / 2 + 16;
+  std::vector<uint8_t> v(static_cast<size_t>(iW + 32)), even(static_cast<size_t>(half)), odd(static_cast<size_t>(half));
+  std::vector<uint8_t> out(static_cast<size_t>(oW));
+  for (int64_t pl = p0; pl < p1; ++pl) {
+    const uint8_t* xp = reinterpret_cast<const uint8_t*>(x) + pl * p.in_size();
+    uint8_t* yp = reinterpret_cast<uint8_t*>(y) + pl * p.out_size();
+    for (int64_t od = 0; od < p.out[0]; ++od) {
+      const Taps rd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
+      for (int64_t oh = 0; oh < p.out[1]; ++oh) {
+        const Taps rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
+        uint8_t* dst = yp + (od * p.out[1] + oh) * oW;
+        if (rd.count == 0 || rh.count == 0) {  // no input row in the window: the lowest value
+          std::fill(dst, dst + oW, static_cast<uint8_t>(0x00 ^ kFlip));
+          continue;
+        }
+        std::fill(v.begin(), v.end(), uint8_t{0});
+        for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
+          const int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
+          for (int64_t kh = rh.first; kh < rh.first + rh.count; ++kh) {
+            const int64_t ih = oh * p.stride[1] - p.pad[1] + kh * p.dilation[1];
+            const uint8_t* row = xp + (id * p.in[1] + ih) * iW;
+            for (int64_t i = 0; i < iW; ++i) v[static_cast<size_t>(i)] = std::max<uint8_t>(v[static_cast<size_t>(i)], row[i] ^ kFlip);
+          }
+        }
+        // Split into even and odd bytes, 32 at a time.
+        const __m128i lo_mask = _mm_set1_epi16(0x00FF);
+        int64_t i = 0;
+        for (; i + 32 <= iW; i += 32) {
+          const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v.data() + i));
+          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v.data() + i + 16));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(even.data() + i / 2),
+                           _mm_packus_epi16(_mm_and_si128(a, lo_mask), _mm_and_si128(b, lo_mask)));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(odd.data() + i / 2),
+                           _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)));
+        }
+        for (; i < iW; ++i) (i % 2 ? odd : even)[static_cast<size_t>(i / 2)] = v[static_cast<size_t>(i)];
+        std::fill(out.begin(), out.end(), uint8_t{0});
+        for (int64_t j = 0; j < p.kernel[2]; ++j) {
+          const int64_t off = j * p.dilation[2] - p.pad[2];
+          int64_t lo, hi;
+          valid_outputs(off, 2, iW, oW, lo, hi);
+          // v[2 ow + off] is even[ow + off / 2] for even off, odd[ow + (off - 1) / 2] for odd.
+          const bool is_odd = (off % 2) != 0;
+          const int64_t shift = is_odd ? (off - 1) / 2 : off / 2;
+          const uint8_t* src = (is_odd ? odd.data() : even.data()) + shift;
+          for (int64_t ow = lo; ow < hi; ++ow) out[static_cast<size_t>(ow)] = std::max(out[static_cast<size_t>(ow)], src[ow]);
+        }
+        for (int64_t ow = 0; ow < oW; ++ow) dst[ow] = out[static_cast<size_t>(ow)] ^ kFlip;
       }
     }
   }
@@ -189,6 +254,14 @@ void qmax_pool_ref(const PoolParams& p, bool is_signed, const void* x, void* y, 
 }
 
 void qmax_pool(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1) {
+  if (p.stride[2] == 2) {
+    if (is_signed) {
+      max_pool_rows_s2<int8_t>(p, static_cast<const int8_t*>(x), static_cast<int8_t*>(y), p0, p1);
+    } else {
+      max_pool_rows_s2<uint8_t>(p, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y), p0, p1);
+    }
+    return;
+  }
   if (is_signed) {
     max_pool_rows<int8_t>(p, static_cast<const int8_t*>(x), static_cast<int8_t*>(y), p0, p1);
   } else {
