@@ -24,5 +24,8 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 "$qengine" calibrate "$model" "$images" -o "$out" --per-channel --val "$images"
 echo
-echo "== qengine eval of the QCDQ file it wrote"
+echo "== qengine eval of the QCDQ file it wrote, on the integer kernels"
 "$qengine" eval "$out/fmnist_tiny_cnn.qcdq.onnx" "$images"
+echo
+echo "== qengine bench: float and W8A8 / W4A8 integer variants side by side"
+"$qengine" bench "$model" --compare float,int8,w4a8 --runs 100

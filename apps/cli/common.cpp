@@ -82,7 +82,7 @@ Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& 
     m.integer = true;
     const auto& left = m.lowering.float_nodes;
     if (!left.empty() && !options.quiet) {
-      warn(path + ": " + std::to_string(left.size()) + " node(s) have no integer form and run as fake-quant in float (" +
+      warn(path + ": " + std::to_string(left.size()) + " node(s) stay in float, simulated as written (" +
            left[0].node + ": " + left[0].reason + (left.size() > 1 ? "; ..." : "") +
            "); `qengine info --explain` lists them");
     }
