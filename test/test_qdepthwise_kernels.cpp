@@ -4,7 +4,8 @@
 // against qdepthwise_ref over geometry sweeps (every padding combination of 3x3 and 5x5 at
 // strides 1 and 2, odd and even sizes, other kernels, strides and dilations), u8/s8 inputs and
 // outputs, zero points, both requantization modes, fused Relu clamps and float output, at
-// every ISA level and at 1 and 2 threads; plus the MobileNetV2 shapes of the benchmark.
+// every ISA level and at 1 and 2 threads; plus the MobileNetV2 shapes of the benchmark, and the
+// channel-group path for narrow planes (widths 1..16, channel counts around multiples of 16).
 #include <catch2/catch.hpp>
 
 #include <climits>
@@ -306,4 +307,69 @@ TEST_CASE("qdepthwise: MobileNetV2 depthwise shapes (channels scaled down)") {
     ++shapes;
   }
   CHECK(shapes == 17);
+}
+
+// The channels-in-lanes path (qdepthwise_cl_avx512.cpp) takes narrow planes: output widths 1..16,
+// channel counts around the 16-lane groups, batches (groups never span images), every padding of
+// 3x3 / 5x5 at strides 1 and 2, plus a few other kernels, strides and dilations it also accepts.
+TEST_CASE("qdepthwise: small planes through the channel-group path") {
+  std::mt19937_64 rng(25);
+  const int channel_counts[] = {4, 5, 15, 16, 17, 31, 32, 33, 47, 50};
+  int accepted = 0, total = 0;
+  for (int round = 0; round < 400; ++round) {
+    DwCase c;
+    c.p.batch = rnd(rng, 1, 3);
+    c.p.channels = channel_counts[round % 10];
+    const int k = round % 5 == 4 ? 5 : 3;
+    c.p.kernel[0] = c.p.kernel[1] = k;
+    c.p.stride[0] = c.p.stride[1] = rnd(rng, 1, 2);
+    c.p.in[0] = rnd(rng, 1, 18);
+    c.p.in[1] = rnd(rng, 1, 2 * static_cast<int>(c.p.stride[1]) * 8 + 2);
+    for (int a = 0; a < 2; ++a) {
+      c.p.pad[a] = rnd(rng, 0, k - 1);
+      c.pad_end[a] = rnd(rng, 0, k - 1);
+    }
+    if (round % 7 == 6) {  // other geometry the path accepts too
+      c.p.kernel[0] = rnd(rng, 1, 4);
+      c.p.kernel[1] = rnd(rng, 1, 6);
+      c.p.stride[0] = rnd(rng, 1, 3);
+      c.p.stride[1] = rnd(rng, 1, 3);
+      c.p.dilation[0] = rnd(rng, 1, 2);
+      c.p.dilation[1] = rnd(rng, 1, 2);
+      for (int a = 0; a < 2; ++a) {
+        c.p.pad[a] = rnd(rng, 0, static_cast<int>(c.p.kernel[a]) - 1);
+        c.pad_end[a] = rnd(rng, 0, static_cast<int>(c.p.kernel[a]) - 1);
+      }
+    }
+    randomize_types(c, rng);
+    if (!finish_geometry(c)) continue;
+    ++total;
+    accepted += qdw_cl_accepts(c.p) ? 1 : 0;
+    check_case(c, rng);
+  }
+  // Most of these must really take the path, or the sweep tests nothing new.
+  CHECK(accepted > total * 3 / 4);
+}
+
+// MobileNetV2's narrow layers at full width: the task split gives runs of 16 channels (14x14) or
+// 80 (7x7) plus a tail, so both threads run several groups, with and without batches.
+TEST_CASE("qdepthwise: 14x14 and 7x7 layers at full channel counts, tasks over channel runs") {
+  std::mt19937_64 rng(26);
+  const int64_t shapes[][4] = {{576, 14, 1, 1}, {576, 14, 2, 1}, {960, 7, 1, 1}, {100, 7, 1, 3}, {40, 14, 1, 2}};
+  for (const auto& s : shapes) {
+    for (int type = 0; type < 3; ++type) {
+      DwCase c;
+      c.p.batch = s[3];
+      c.p.channels = s[0];
+      c.p.in[0] = c.p.in[1] = s[1];
+      c.p.kernel[0] = c.p.kernel[1] = 3;
+      c.p.stride[0] = c.p.stride[1] = s[2];
+      c.p.pad[0] = c.p.pad[1] = c.pad_end[0] = c.pad_end[1] = 1;
+      randomize_types(c, rng);
+      c.type = static_cast<QOutType>(type);
+      REQUIRE(finish_geometry(c));
+      CHECK(qdw_cl_accepts(c.p));
+      check_case(c, rng);
+    }
+  }
 }

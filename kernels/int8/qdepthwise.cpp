@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "kernels/gemm/task_phases.h"
 
@@ -71,8 +72,30 @@ QDwLayout qdw_layout(const QDepthwiseParams& p) {
   return l;
 }
 
+QDwClLayout qdw_cl_layout(const QDepthwiseParams& p) {
+  QDwClLayout l;
+  const int64_t dw = p.dilation[1];
+  l.np = (p.kernel[1] + 1) / 2;
+  l.rows = (p.out[0] - 1) * p.stride[0] + (p.kernel[0] - 1) * p.dilation[0] + 1;
+  l.pcols = (p.out[1] - 1) * p.stride[1] + 2 * (l.np - 1) * dw + 1;
+  l.bcols = l.pcols + dw;
+  l.col_step = std::gcd(p.stride[1], 2 * dw);
+  l.b_off = 0;
+  l.p_off = round_up64(l.rows * l.bcols * kQdwClLanes, 64);
+  l.o_off = l.p_off + l.rows * l.pcols * kQdwClLanes * static_cast<int64_t>(sizeof(int32_t));
+  l.bytes = l.o_off + round_up64(p.out_size() * kQdwClLanes, 64);
+  return l;
+}
+
+bool qdw_cl_accepts(const QDepthwiseParams& p) {
+  if (p.out[1] > kQdwClMaxOutW || p.channels < 4) return false;
+  const QDwClLayout l = qdw_cl_layout(p);
+  return p.kernel[0] * l.np <= kQdwMaxPairs && l.rows * l.pcols <= kQdwClMaxCells;
+}
+
 int64_t qdepthwise_scratch_bytes(const QDepthwiseParams& p) {
-  return round_up64(qdw_layout(p).elems * static_cast<int64_t>(sizeof(int16_t)), 64);
+  const int64_t plane = round_up64(qdw_layout(p).elems * static_cast<int64_t>(sizeof(int16_t)), 64);
+  return qdw_cl_accepts(p) ? std::max(plane, qdw_cl_layout(p).bytes) : plane;
 }
 
 void qdw_clear(const QDwLayout& l, int16_t* dst) { std::memset(dst, 0, static_cast<size_t>(l.elems) * sizeof(int16_t)); }
@@ -156,11 +179,21 @@ int64_t qdepthwise_workspace_bytes(const QDepthwiseParams& p, int num_slots) {
 
 void qdepthwise_run(QDepthwiseFn fn, const QDepthwiseParams& p, const void* x, const int8_t* w, const int32_t* bias,
                     const QDepthwiseOutput& o, void* y, ThreadPool* pool, void* workspace, int num_slots) {
-  const int64_t planes = p.planes();
+  const int64_t planes = p.planes(), C = p.channels;
   const int64_t slot_bytes = qdepthwise_scratch_bytes(p);
-  // About 4K outputs per task: small planes (7x7) share a task, large ones get one each.
-  const int64_t per_task = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.out_size()));
-  const int64_t tasks = (planes + per_task - 1) / per_task;
+  if (planes == 0) return;
+  // About 4K outputs per task: small planes (7x7) share a task, large ones get one each. A task
+  // is a run of whole images, or a run of channels of one image in multiples of 16 (the channel
+  // groups of the small-plane path).
+  int64_t per_task = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.out_size()));
+  int64_t images_per_task = 0, runs_per_image = 1;
+  if (per_task >= C) {
+    images_per_task = per_task / C;
+  } else {
+    if (per_task >= kQdwClLanes) per_task = per_task / kQdwClLanes * kQdwClLanes;
+    runs_per_image = (C + per_task - 1) / per_task;
+  }
+  const int64_t tasks = images_per_task ? (p.batch + images_per_task - 1) / images_per_task : p.batch * runs_per_image;
   if (!pool || tasks == 1 || num_slots <= 1) {
     fn(p, x, w, bias, o, y, 0, planes, workspace);
     return;
@@ -168,7 +201,15 @@ void qdepthwise_run(QDepthwiseFn fn, const QDepthwiseParams& p, const void* x, c
   TaskPhase ph;
   ph.tasks = tasks;
   ph.run = [&](int64_t t, float* scratch) {
-    const int64_t b = t * per_task, e = std::min(planes, b + per_task);
+    int64_t b, e;
+    if (images_per_task) {
+      b = t * images_per_task * C;
+      e = std::min(p.batch, (t + 1) * images_per_task) * C;
+    } else {
+      const int64_t n = t / runs_per_image, c0 = t % runs_per_image * per_task;
+      b = n * C + c0;
+      e = n * C + std::min(C, c0 + per_task);
+    }
     fn(p, x, w, bias, o, y, b, e, scratch);
   };
   // run_task_phases counts slots in floats; the slot size is a multiple of 64 bytes.

@@ -78,8 +78,9 @@ QDepthwiseFn qdepthwise_ukernel(IsaLevel level);
 const char* qdepthwise_ukernel_name(IsaLevel level);
 
 // Whole tensor on `pool` (null: inline) with at most `num_slots` workers; `workspace` holds
-// qdepthwise_workspace_bytes(p, num_slots) bytes. Tasks are runs of planes fixed by the shape,
-// so results do not depend on the thread count.
+// qdepthwise_workspace_bytes(p, num_slots) bytes. Tasks are runs of planes fixed by the shape
+// (whole images, or runs of channels in multiples of 16 within one image, so the channel-group
+// path sees whole groups), so results do not depend on the thread count.
 int64_t qdepthwise_workspace_bytes(const QDepthwiseParams& p, int num_slots);
 void qdepthwise_run(QDepthwiseFn fn, const QDepthwiseParams& p, const void* x, const int8_t* w, const int32_t* bias,
                     const QDepthwiseOutput& o, void* y, ThreadPool* pool, void* workspace, int num_slots);
@@ -103,5 +104,28 @@ constexpr int64_t kQdwMaxPairs = 512;  // vector paths: kh * ceil(kw / 2) at mos
 // The scalar loop for planes [p0, p1) (also the fallback of the vector files).
 void qdw_generic_planes(const QDepthwiseParams& p, const QDwLayout& l, const void* x, const int8_t* w,
                         const int32_t* bias, const QDepthwiseOutput& o, void* y, int64_t p0, int64_t p1, int16_t* buf);
+
+// Channels-in-lanes path for small planes (qdepthwise_cl_avx512.cpp). Per image and group of 16
+// channels: the input bytes are transposed into B[row][col][16 channels] (padding holds the zero
+// point), then P[row][col] = 16 int32 lanes of the int16 pair (x[row][col] - zp, x[row][col+dw] - zp),
+// so one vpmaddwd applies two horizontal taps to 16 channels; every output pixel is a few
+// multiply-adds, the vector requantization with per-channel lanes, and a transpose back to NCHW.
+// It handles any stride, dilation and kernel; it is chosen when the planes are narrow (out W <= 16)
+// and small, where the row-in-lanes loops leave most lanes empty.
+struct QDwClLayout {
+  int64_t rows = 0;      // padded rows the taps reach
+  int64_t pcols = 0;     // columns of P (pair starts the taps reach)
+  int64_t bcols = 0;     // columns of B (pcols + dw: the second element of the last pair)
+  int64_t col_step = 1;  // only every col_step-th column of P is read (gcd of sw and 2 * dw)
+  int64_t np = 0;        // tap pairs per kernel row
+  int64_t b_off = 0, p_off = 0, o_off = 0, bytes = 0;  // byte offsets of B, P, O in the scratch
+};
+constexpr int64_t kQdwClLanes = 16;
+constexpr int64_t kQdwClMaxOutW = 16;
+constexpr int64_t kQdwClMaxCells = 1024;  // rows * pcols: P stays within 64 KB
+QDwClLayout qdw_cl_layout(const QDepthwiseParams& p);
+bool qdw_cl_accepts(const QDepthwiseParams& p);
+void qdepthwise_cl_avx512(const QDepthwiseParams& p, const void* x, const int8_t* w, const int32_t* bias,
+                          const QDepthwiseOutput& o, void* y, int64_t plane_begin, int64_t plane_end, void* scratch);
 
 }  // namespace qe::kernels

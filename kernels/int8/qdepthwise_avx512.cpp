@@ -132,6 +132,10 @@ struct Avx512Dw {
 
 void qdepthwise_avx512(const QDepthwiseParams& p, const void* x, const int8_t* w, const int32_t* bias,
                        const QDepthwiseOutput& o, void* y, int64_t plane_begin, int64_t plane_end, void* scratch) {
+  if (qdw_cl_accepts(p)) {
+    qdepthwise_cl_avx512(p, x, w, bias, o, y, plane_begin, plane_end, scratch);
+    return;
+  }
   qdw_vector_planes<Avx512Dw>(p, x, w, bias, o, y, plane_begin, plane_end, scratch);
 }
 
