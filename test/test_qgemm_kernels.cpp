@@ -129,6 +129,11 @@ struct Case {
   bool zero_zp;
   QOutKind kind;
   RequantMode mode;
+  // Optional overrides of make_output: the clamp range (qmin <= qmax), and multipliers near 1
+  // (fixed form: shifts below 32).
+  bool custom_range = false;
+  RequantOutput range{};
+  bool big_mult = false;
 };
 
 // Runs one case through the reference and every family at 1 and 2 threads.
@@ -147,6 +152,10 @@ void check_gemm(const Case& cs, uint64_t seed) {
   for (auto& b : bias) b = static_cast<int32_t>(r.uni(-20000, 20000));
   OutSetup os;
   make_output(r, os, cs.kind, cs.mode, channels, cs.K, cs.wt == QWeightType::kInt8);
+  if (cs.custom_range) os.out.requant.out = cs.range;
+  if (cs.big_mult) {
+    for (auto& m : os.mult) m = make_requant_multiplier(r.coin() ? 0.5 + 0.25 * static_cast<double>(r.uni(0, 1)) : r.real(0.3, 0.99));
+  }
   QGemmArgs g;
   g.form = cs.form;
   g.M = cs.M;
@@ -241,6 +250,41 @@ TEST_CASE("qgemm sweeps each dimension across the tile edges", "[qgemm]") {
              9003);
   check_gemm({QForm::kFc, 13, 300, 131, QWeightType::kUint4, true, false, QOutKind::kInt32, RequantMode::kFloat},
              9004);
+}
+
+TEST_CASE("qgemm short K, wide N: byte epilogues over clamp ranges and multipliers", "[qgemm]") {
+  // The AVX-512 kConv epilogue packs 64 pixels per row to bytes with saturation and folds the
+  // clamp into it when the range is the type's; fused Relu / Relu6 ranges, extreme zero points
+  // and shifts below 32 take the other branches. N crosses several 64-pixel blocks and a tail.
+  const RequantOutput ranges[] = {
+      {0, 0, 255},     {255, 0, 255},   {37, 0, 255},    {0, -128, 127},   {-128, -128, 127}, {127, -128, 127},
+      {5, 5, 255},     {20, 20, 120},   {-128, -128, -20}, {-3, -3, 127},  {-50, -10, 40},    {0, 0, 127},
+      {200, 190, 210}, {-128, 0, 127},  {1000, 0, 255},  {-2000, -128, 127}, {7, 7, 7},
+  };
+  uint64_t seed = 7000;
+  for (const RequantOutput& ro : ranges) {
+    for (RequantMode mode : {RequantMode::kFloat, RequantMode::kFixedPoint}) {
+      for (int variant = 0; variant < 3; ++variant) {
+        Rng r(seed);
+        Case cs{QForm::kConv, 0, 0, 0, QWeightType::kInt8, r.coin(), r.coin(), QOutKind::kRequant, mode};
+        const int64_t Ks[] = {3, 16, 24, 32, 64};
+        cs.K = Ks[r.uni(0, 4)];
+        cs.M = variant == 2 ? r.uni(1, 12) : 8 * r.uni(1, 3);
+        cs.N = variant == 0 ? 64 * r.uni(2, 5) : r.uni(65, 400);
+        cs.wt = static_cast<QWeightType>(r.uni(0, 2));
+        cs.custom_range = true;
+        cs.range = ro;
+        cs.big_mult = variant == 1;
+        check_gemm(cs, ++seed);
+      }
+    }
+  }
+  // Long K with many pixels (the 4 x 64 blocks) and with few (8 x 48).
+  check_gemm({QForm::kConv, 16, 300, 1000, QWeightType::kInt8, false, false, QOutKind::kRequant,
+              RequantMode::kFixedPoint},
+             7901);
+  check_gemm({QForm::kConv, 13, 49, 900, QWeightType::kInt8, true, false, QOutKind::kRequant, RequantMode::kFloat},
+             7902);
 }
 
 namespace {
