@@ -89,11 +89,14 @@ struct WeightSource {
   std::vector<uint8_t> nibbles;
   QWeightsSrc src;
 };
-WeightSource weight_source(const QComputeSetup& s, int64_t K) {
+// Convolutions are compute-bound: their weights are the broadcast operand, reused over every
+// pixel, so 4-bit weights run fastest stored as int8 values (no unpacking per panel). Only the
+// memory-bound FC / GEMV form keeps them packed two per byte.
+WeightSource weight_source(const QComputeSetup& s, int64_t K, bool pack_int4) {
   WeightSource ws;
   ws.src.ld = K;
   ws.src.k_major = false;
-  if (s.w_bits <= 4) {
+  if (s.w_bits <= 4 && pack_int4) {
     const int8_t* v = s.w.data<int8_t>();
     const int64_t n = s.w.numel();
     ws.nibbles.assign(static_cast<size_t>((n + 1) / 2), 0);
@@ -138,7 +141,7 @@ class QConvGemmKernel final : public OpKernel {
   QConvGemmKernel(QComputeSetup s, const QConvParams& p, int threads, bool reference)
       : s_(std::move(s)), reference_(reference) {
     s_.bind();
-    ws_ = weight_source(s_, p.gemm_k());
+    ws_ = weight_source(s_, p.gemm_k(), false);
     if (!reference_) {
       plan_ = plan_qconv(p, threads);
       packed_ = pack_qconv_weights(p, ws_.src);
@@ -230,7 +233,7 @@ class QGemmKernel final : public OpKernel {
   QGemmKernel(QComputeSetup s, int64_t M, int threads, bool reference) : s_(std::move(s)), M_(M), reference_(reference) {
     s_.bind();
     K_ = s_.w.shape()[1];
-    ws_ = weight_source(s_, K_);
+    ws_ = weight_source(s_, K_, true);
     if (!reference_) {
       const QGemmIsa* isa = qgemm_isa();
       plan_ = plan_qgemm(*isa, QForm::kFc, M_, s_.channels, K_, 1, threads, ws_.src.type);
