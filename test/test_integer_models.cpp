@@ -17,12 +17,8 @@
 #include "engine/data/preprocess.h"
 #include "engine/session.h"
 #include "frontends/onnx/onnx_import.h"
-#include "quant/calibrator.h"
 #include "quant/lower_integer.h"
-#include "quant/materialize.h"
-#include "quant/policy.h"
-#include "quant/prepare.h"
-#include "quant/rules.h"
+#include "quant/quantize_graph.h"
 #include "support/test_support.h"
 
 using namespace qe;
@@ -49,16 +45,7 @@ Tensor load_images(const std::string& model_path, const std::string& folder, siz
   return batch->input;
 }
 
-Tensor slice(const Tensor& t, int64_t begin, int64_t n) {
-  Shape s = t.shape();
-  const int64_t per = t.numel() / s[0];
-  s[0] = n;
-  return Tensor::from_data(DType::kF32, s, t.data<float>() + begin * per);
-}
-
 Graph quantize(const Graph& model, const Tensor& calib, int w_bits) {
-  auto prepared = prepare_float_graph(model, PrepareOptions{});
-  REQUIRE(prepared.is_ok());
   RuleSet rules = default_rule_set();
   QuantFlags flags;
   flags.per_channel = true;
@@ -66,22 +53,7 @@ Graph quantize(const Graph& model, const Tensor& calib, int w_bits) {
   flags.a_bits = 8;
   if (w_bits < 8) flags.first_last_bits = 8;
   REQUIRE(apply_flags(rules, flags).is_ok());
-  auto config = resolve_rules(*prepared, rules);
-  REQUIRE(config.is_ok());
-  auto plan = make_quant_plan(*prepared, *config, "full");
-  REQUIRE(plan.is_ok());
-  const int64_t n = calib.shape()[0];
-  int64_t next = 0;
-  BatchSource source = [&](std::vector<Tensor>& inputs) -> Result<bool> {
-    if (next >= n) return false;
-    const int64_t b = std::min<int64_t>(16, n - next);
-    inputs = {slice(calib, next, b)};
-    next += b;
-    return true;
-  };
-  auto cal = calibrate(*prepared, *plan, source);
-  REQUIRE(cal.is_ok());
-  auto q = materialize_plan(*prepared, *plan, *cal);
+  auto q = quantize_graph(model, rules, "full", tensor_batches(calib, 16));
   REQUIRE(q.is_ok());
   return std::move(q).value();
 }

@@ -19,12 +19,9 @@
 #include "engine/session.h"
 #include "frontends/onnx/onnx_import.h"
 #include "frontends/onnx/quant_export.h"
-#include "quant/calibrator.h"
 #include "quant/finn_checker.h"
 #include "quant/lower_trunc.h"
-#include "quant/materialize.h"
-#include "quant/policy.h"
-#include "quant/prepare.h"
+#include "quant/quantize_graph.h"
 #include "quant/rules.h"
 #include "support/test_support.h"
 
@@ -78,30 +75,8 @@ double top1(const Tensor& logits, const std::vector<int>& labels) {
 }
 
 Graph quantize_demo(const Graph& model, const Tensor& images, const std::string& policy, const RuleSet& rules) {
-  PrepareOptions po;
-  po.keep_batch_norm = policy == "finn";
-  auto prepared = prepare_float_graph(model, po);
-  REQUIRE(prepared.is_ok());
-  auto config = resolve_rules(*prepared, rules);
-  REQUIRE(config.is_ok());
-  auto plan = make_quant_plan(*prepared, *config, policy);
-  REQUIRE(plan.is_ok());
   // Batches of 16, as `qengine calibrate` feeds them (percentiles are averaged per batch).
-  const int64_t n = images.shape()[0];
-  const int64_t per_image = images.numel() / n;
-  int64_t next = 0;
-  BatchSource source = [&](std::vector<Tensor>& inputs) -> Result<bool> {
-    if (next >= n) return false;
-    const int64_t b = std::min<int64_t>(16, n - next);
-    Shape shape = images.shape();
-    shape[0] = b;
-    inputs = {Tensor::from_data(DType::kF32, shape, images.data<float>() + next * per_image)};
-    next += b;
-    return true;
-  };
-  auto cal = calibrate(*prepared, *plan, source);
-  REQUIRE(cal.is_ok());
-  auto q = materialize_plan(*prepared, *plan, *cal);
+  auto q = quantize_graph(model, rules, policy, tensor_batches(images, 16));
   REQUIRE(q.is_ok());
   return std::move(q).value();
 }

@@ -2,11 +2,7 @@
 
 #include <cstdio>
 
-#include "quant/calibrator.h"
-#include "quant/materialize.h"
-#include "quant/policy.h"
-#include "quant/prepare.h"
-#include "quant/rules.h"
+#include "quant/quantize_graph.h"
 
 namespace qe::cli {
 
@@ -21,7 +17,6 @@ Result<std::pair<int, int>> parse_variant_bits(const std::string& v) {
 }
 
 Result<Graph> quantize_for_latency(const Graph& model, int w_bits, int a_bits, const std::vector<Tensor>& calib) {
-  QE_ASSIGN_OR_RETURN(Graph prepared, prepare_float_graph(model, PrepareOptions{}));
   RuleSet rules = default_rule_set();
   QuantFlags flags;
   flags.per_channel = true;
@@ -29,16 +24,13 @@ Result<Graph> quantize_for_latency(const Graph& model, int w_bits, int a_bits, c
   flags.a_bits = a_bits;
   if (w_bits < 8 || a_bits < 8) flags.first_last_bits = 8;
   QE_RETURN_IF_ERROR(apply_flags(rules, flags));
-  QE_ASSIGN_OR_RETURN(ResolvedConfig config, resolve_rules(prepared, rules));
-  QE_ASSIGN_OR_RETURN(QuantPlan plan, make_quant_plan(prepared, config, "full"));
   size_t next = 0;
   BatchSource source = [&](std::vector<Tensor>& inputs) -> Result<bool> {
     if (next >= calib.size()) return false;
     inputs = {calib[next++]};
     return true;
   };
-  QE_ASSIGN_OR_RETURN(CalibrationResult cal, calibrate(prepared, plan, source));
-  return materialize_plan(prepared, plan, cal);
+  return quantize_graph(model, rules, "full", source);
 }
 
 }  // namespace qe::cli

@@ -1,0 +1,38 @@
+#include "quant/quantize_graph.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "quant/materialize.h"
+#include "quant/policy.h"
+#include "quant/prepare.h"
+
+namespace qe {
+
+Result<Graph> quantize_graph(const Graph& model, const RuleSet& rules, std::string_view policy,
+                             const BatchSource& source) {
+  PrepareOptions po;
+  po.keep_batch_norm = policy == "finn";
+  QE_ASSIGN_OR_RETURN(Graph prepared, prepare_float_graph(model, po));
+  QE_ASSIGN_OR_RETURN(ResolvedConfig config, resolve_rules(prepared, rules));
+  QE_ASSIGN_OR_RETURN(QuantPlan plan, make_quant_plan(prepared, config, policy));
+  QE_ASSIGN_OR_RETURN(CalibrationResult cal, calibrate(prepared, plan, source));
+  return materialize_plan(prepared, plan, cal);
+}
+
+BatchSource tensor_batches(const Tensor& images, int64_t batch) {
+  auto next = std::make_shared<int64_t>(0);
+  return [&images, batch, next](std::vector<Tensor>& inputs) -> Result<bool> {
+    const int64_t n = images.shape()[0];
+    if (*next >= n) return false;
+    const int64_t b = std::min<int64_t>(batch, n - *next);
+    Shape shape = images.shape();
+    shape[0] = b;
+    const int64_t per_image = images.numel() / n;
+    inputs = {Tensor::from_data(DType::kF32, shape, images.data<float>() + *next * per_image)};
+    *next += b;
+    return true;
+  };
+}
+
+}  // namespace qe
