@@ -99,18 +99,12 @@ int run_compare(const BenchArgs& a, OpenedModel& m, const std::vector<Tensor>& i
       if (!bits.is_ok()) return report_error(bits.status());
       auto q = quantize_for_latency(m.imported, bits->first, bits->second, calib);
       if (!q.is_ok()) return report_error(q.status().with_context(a.model + ": " + v + ": "));
-      Graph g = std::move(q).value();
       execution = a.open.simulate ? "fake-quant simulation" : "integer kernels";
-      if (!a.open.simulate) {
-        IntegerLoweringOptions lo;
-        lo.requant = a.open.requant;
-        auto r = lower_to_integer(g, lo);
-        if (!r.is_ok()) return report_error(r.status().with_context(a.model + ": " + v + ": "));
-      }
-      SessionOptions so;
-      so.num_threads = a.threads;
-      auto created = Session::create(std::move(g), so);
-      if (!created.is_ok()) return report_error(created.status().with_context(a.model + ": " + v + ": "));
+      OpenModelOptions vo = a.open;
+      vo.threads = a.threads;
+      vo.quiet = true;  // variants are made here, not read from a file: nothing to tell the user
+      auto created = create_run_session(std::move(q).value(), a.model + ": " + v, vo);
+      if (!created.is_ok()) return report_error(created.status());
       owned = std::move(created).value();
       s = owned.get();
     }

@@ -64,32 +64,37 @@ Status apply_input_shape_flags(Graph& g, const std::string& path, const std::vec
   return Status::ok();
 }
 
+Result<std::unique_ptr<Session>> create_run_session(Graph g, const std::string& what, const OpenModelOptions& options,
+                                                    IntegerLoweringReport* lowering, bool* integer) {
+  if (integer) *integer = false;
+  if (!options.simulate && has_quantizers(g)) {
+    IntegerLoweringOptions lo;
+    lo.requant = options.requant;
+    auto report = lower_to_integer(g, lo);
+    if (!report.is_ok()) return report.status().with_context(what + ": integer lowering: ");
+    const auto& left = report->float_nodes;
+    if (!left.empty() && !options.quiet) {
+      warn(what + ": " + std::to_string(left.size()) + " node(s) stay in float, simulated as written (" +
+           left[0].node + ": " + left[0].reason + (left.size() > 1 ? "; ..." : "") +
+           "); `qengine info --explain` lists them");
+    }
+    if (lowering) *lowering = std::move(report).value();
+    if (integer) *integer = true;
+  }
+  SessionOptions so;
+  so.num_threads = options.threads;
+  so.optimize = options.optimize;
+  auto session = Session::create(std::move(g), so);
+  if (!session.is_ok()) return session.status().with_context(what + ": ");
+  return std::move(session).value();
+}
+
 Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& options) {
   OpenedModel m;
   m.path = path;
   QE_ASSIGN_OR_RETURN(m.imported, import_onnx_file(path));
   QE_RETURN_IF_ERROR(apply_input_shape_flags(m.imported, path, options.input_shape_flags));
-  SessionOptions so;
-  so.num_threads = options.threads;
-  so.optimize = options.optimize;
-  Graph copy = m.imported;
-  if (!options.simulate && has_quantizers(copy)) {
-    IntegerLoweringOptions lo;
-    lo.requant = options.requant;
-    auto report = lower_to_integer(copy, lo);
-    if (!report.is_ok()) return report.status().with_context(path + ": integer lowering: ");
-    m.lowering = std::move(report).value();
-    m.integer = true;
-    const auto& left = m.lowering.float_nodes;
-    if (!left.empty() && !options.quiet) {
-      warn(path + ": " + std::to_string(left.size()) + " node(s) stay in float, simulated as written (" +
-           left[0].node + ": " + left[0].reason + (left.size() > 1 ? "; ..." : "") +
-           "); `qengine info --explain` lists them");
-    }
-  }
-  auto session = Session::create(std::move(copy), so);
-  if (!session.is_ok()) return session.status().with_context(path + ": ");
-  m.session = std::move(session).value();
+  QE_ASSIGN_OR_RETURN(m.session, create_run_session(m.imported, path, options, &m.lowering, &m.integer));
   return m;
 }
 

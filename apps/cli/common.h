@@ -52,6 +52,12 @@ void add_integer_flags(CLI::App& cmd, OpenModelOptions& o);
 
 Result<OpenedModel> open_model(const std::string& path, const OpenModelOptions& options);
 
+// The session that runs `g` as `options` say: a graph with quantizers is lowered to integer ops
+// (unless options.simulate), with a one-line warning about nodes left in float; `what` names the
+// model in messages. The lowering report and whether lowering happened go to the out-parameters.
+Result<std::unique_ptr<Session>> create_run_session(Graph g, const std::string& what, const OpenModelOptions& options,
+                                                    IntegerLoweringReport* lowering = nullptr, bool* integer = nullptr);
+
 // Concrete shapes for the graph inputs: symbolic dims take `batch` in position 0, 1 elsewhere.
 Result<std::vector<Shape>> concrete_input_shapes(const Graph& g, int64_t batch);
 
