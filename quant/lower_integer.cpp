@@ -138,7 +138,7 @@ class Lowering {
       // compute nodes whose result stays float.
       if (absorbed_by_quantizer(n.outputs[0])) return Status::ok();
       std::string reason;
-      if (!lower_compute(id, std::nullopt, {}, n.outputs[0], &reason)) note_float(id, reason);
+      if (!lower_compute(id, std::nullopt, {}, &reason)) note_float(id, reason);
     }
     return Status::ok();
   }
@@ -195,13 +195,9 @@ class Lowering {
 
   // 256-entry table from one grid to another (identity in real values).
   ValueId add_requant_lut(ValueId in, const IntGrid& from, const IntGrid& to, const std::string& name) {
+    const std::vector<float> xs = from.byte_values();
     std::vector<int64_t> table(256);
-    for (int b = 0; b < 256; ++b) {
-      const int32_t q = from.dtype == DType::kI8 ? static_cast<int8_t>(b) : b;  // indexed by the raw byte
-      const int32_t qc = std::min(std::max(q, from.qmin), from.qmax);
-      const float x = static_cast<float>(qc - from.zero_point) * from.scale;
-      table[static_cast<size_t>(b)] = to.quantize(x);
-    }
+    for (size_t b = 0; b < 256; ++b) table[b] = to.quantize(xs[b]);
     return add_lut(in, table, to.dtype, name);
   }
 
@@ -244,7 +240,7 @@ class Lowering {
     std::string reason;
     switch (c.op) {
       case OpKind::kConv: case OpKind::kGemm: case OpKind::kMatMul:
-        v = lower_compute(core, out, name, kNoValue, &reason);
+        v = lower_compute(core, out, name, &reason);
         if (!v) note_float(core, reason);
         break;
       case OpKind::kAdd: case OpKind::kMul: v = lower_binary(core, out, name); break;
@@ -261,10 +257,10 @@ class Lowering {
   }
 
   // Conv / Gemm / MatMul with an integer data input and quantized weights. With `y`, the output
-  // is requantized onto it (new value named after `name`); without, the output is dequantized
-  // into float value `float_out` in place of the original node.
+  // is requantized onto it (new value named after `name`); without, the integer node is dequantized
+  // and takes over the original node's output value.
   std::optional<ValueId> lower_compute(NodeId id, std::optional<IntGrid> y, const std::string& name,
-                                       ValueId float_out, std::string* reason) {
+                                       std::string* reason) {
     const Node& n = g_.node(id);
     const IntValue* xi = n.inputs.empty() ? nullptr : int_of(n.inputs[0]);
     if (!xi) {
@@ -381,7 +377,6 @@ class Lowering {
     g_.remove_node(id);
     g_.add_node(op, base + "_int", inputs, {out}, std::move(a));
     ++report_.lowered_nodes;
-    (void)float_out;
     return out;
   }
 
@@ -419,13 +414,7 @@ class Lowering {
     const Node& n = g_.node(id);
     const IntValue* xi = int_of(n.inputs[0]);
     if (!xi) return std::nullopt;
-    std::vector<float> xs(256);
-    for (int b = 0; b < 256; ++b) {
-      const int32_t q = xi->grid.dtype == DType::kI8 ? static_cast<int8_t>(b) : b;
-      xs[static_cast<size_t>(b)] =
-          static_cast<float>(std::min(std::max(q, xi->grid.qmin), xi->grid.qmax) - xi->grid.zero_point) * xi->grid.scale;
-    }
-    auto ys = evaluate_unary(g_, n, xs);
+    auto ys = evaluate_unary(g_, n, xi->grid.byte_values());
     if (!ys.is_ok()) return std::nullopt;
     std::vector<int64_t> table(256);
     for (size_t i = 0; i < 256; ++i) table[i] = y.quantize((*ys)[i]);

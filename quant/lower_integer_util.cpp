@@ -1,5 +1,6 @@
 #include "quant/lower_integer_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -16,6 +17,15 @@ int32_t IntGrid::quantize(double x) const {
   if (!(v >= qmin)) v = qmin;  // also NaN
   if (v > qmax) v = qmax;
   return static_cast<int32_t>(v);
+}
+
+std::vector<float> IntGrid::byte_values() const {
+  std::vector<float> xs(256);
+  for (int b = 0; b < 256; ++b) {
+    const int32_t q = dtype == DType::kI8 ? static_cast<int8_t>(b) : b;
+    xs[static_cast<size_t>(b)] = static_cast<float>(std::min(std::max(q, qmin), qmax) - zero_point) * scale;
+  }
+  return xs;
 }
 
 namespace {

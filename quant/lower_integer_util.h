@@ -23,6 +23,9 @@ struct IntGrid {
   }
   // The FakeQuant integer of float x on this grid (the arithmetic of the FakeQuant kernel).
   int32_t quantize(double x) const;
+  // The real value of every byte a tensor on this grid can hold, indexed by the raw byte (an
+  // int8 value v at uint8(v)), clamped to [qmin, qmax]: the inputs of a 256-entry lookup table.
+  std::vector<float> byte_values() const;
 };
 
 // The grid of an activation FakeQuant, or the reason it has none (minifloat, > 8 bits,
