@@ -1,22 +1,24 @@
 #include "kernels/int8/quantize_act.h"
 
-#include <cmath>
+#include <algorithm>
+
+#include "kernels/quant/fake_quant.h"
 
 namespace qe::kernels {
 
+// The definition is QuantizeLinear's own reference; this narrows its int32 results to bytes.
 void quantize_act_ref(const float* x, void* y, int64_t n, const QuantizeActArgs& a) {
-  for (int64_t i = 0; i < n; ++i) {
-    int32_t q = a.zero_point;
-    if (!std::isnan(x[i])) {
-      float v = std::nearbyint(x[i] / a.scale);
-      const float lo = static_cast<float>(a.lo - a.zero_point), hi = static_cast<float>(a.hi - a.zero_point);
-      v = v < lo ? lo : (v > hi ? hi : v);
-      q = static_cast<int32_t>(v) + a.zero_point;
-    }
-    if (a.is_signed) {
-      static_cast<int8_t*>(y)[i] = static_cast<int8_t>(q);
-    } else {
-      static_cast<uint8_t*>(y)[i] = static_cast<uint8_t>(q);
+  constexpr int64_t kChunk = 256;
+  int32_t q[kChunk];
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const int64_t m = std::min(kChunk, n - b);
+    quantize_linear_ref(x + b, q, &a.scale, &a.zero_point, 1, 1, m, a.lo, a.hi);
+    for (int64_t i = 0; i < m; ++i) {
+      if (a.is_signed) {
+        static_cast<int8_t*>(y)[b + i] = static_cast<int8_t>(q[i]);
+      } else {
+        static_cast<uint8_t*>(y)[b + i] = static_cast<uint8_t>(q[i]);
+      }
     }
   }
 }

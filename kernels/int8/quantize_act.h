@@ -2,7 +2,7 @@
 // point (ONNX QuantizeLinear, per tensor):
 //   y = clamp(round_half_even(x / s) + zp, lo, hi),  x / s a float32 division, NaN gives zp.
 // The vector forms divide with the same IEEE float division and round with the same mode, so
-// they match the scalar form bit for bit.
+// they match the scalar form — QuantizeLinear's own reference, quantize_linear_ref — bit for bit.
 #pragma once
 
 #include <cstdint>
