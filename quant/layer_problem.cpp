@@ -1,0 +1,69 @@
+#include "quant/layer_problem.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/quant_rounding.h"
+#include "kernels/quant/fake_quant.h"
+
+namespace qe {
+
+double grid_integer(const LayerProblem& p, int64_t i, double w) {
+  // As FakeQuant: the quotient in float32, the zero point added in double.
+  const float quotient = static_cast<float>(w) / p.scale[static_cast<size_t>(i)];
+  const double v = kernels::round_with(static_cast<double>(quotient) + p.zero_point[static_cast<size_t>(i)],
+                                       kernels::Rounding::kHalfEven);
+  return std::clamp(v, static_cast<double>(p.min_int), static_cast<double>(p.max_int));
+}
+
+float grid_value(const LayerProblem& p, int64_t i, double q) {
+  const double z = p.zero_point[static_cast<size_t>(i)];
+  q = std::clamp(q, static_cast<double>(p.min_int), static_cast<double>(p.max_int));
+  return static_cast<float>((q - z) * p.scale[static_cast<size_t>(i)]);
+}
+
+float round_to_grid(const LayerProblem& p, int64_t i, double w) {
+  const float quotient = static_cast<float>(w) / p.scale[static_cast<size_t>(i)];
+  const double v = kernels::round_with(static_cast<double>(quotient) + p.zero_point[static_cast<size_t>(i)],
+                                       to_kernel_rounding(p.rounding));
+  return grid_value(p, i, v);
+}
+
+double layer_weight_error(const LayerProblem& p, const std::vector<float>& w_tilde) {
+  double total = 0;
+  std::vector<double> d(static_cast<size_t>(p.k));
+  for (int64_t r = 0; r < p.rows; ++r) {
+    for (int64_t c = 0; c < p.k; ++c) {
+      const size_t i = static_cast<size_t>(r * p.k + c);
+      d[static_cast<size_t>(c)] = static_cast<double>(w_tilde[i]) - p.w[i];
+    }
+    for (int64_t a = 0; a < p.k; ++a) {
+      double row = 0;
+      const double* h = p.h.data() + a * p.k;
+      for (int64_t b = 0; b < p.k; ++b) row += h[b] * d[static_cast<size_t>(b)];
+      total += d[static_cast<size_t>(a)] * row;
+    }
+  }
+  return total;
+}
+
+double layer_output_error(const LayerProblem& p, const std::vector<float>& w_tilde) {
+  double total = 0;
+  for (int64_t r = 0; r < p.rows; ++r) {
+    const float* wt = w_tilde.data() + r * p.k;
+    const float* w = p.w.data() + r * p.k;
+    for (int64_t a = 0; a < p.k; ++a) {
+      const double* h = p.h.data() + a * p.k;
+      const double* g = p.g.data() + a * p.k;
+      double hw = 0, gw = 0;
+      for (int64_t b = 0; b < p.k; ++b) {
+        hw += h[b] * wt[b];
+        gw += g[b] * w[b];
+      }
+      total += wt[a] * (hw - 2 * gw);
+    }
+  }
+  return total;
+}
+
+}  // namespace qe
