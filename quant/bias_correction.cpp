@@ -19,14 +19,18 @@ struct Target {
   int64_t in_channels = 0;
 };
 
-// The weight's quantized copy, as the weight FakeQuant of the quantized graph computes it.
+// The float weight minus its quantized copy, as the weight FakeQuant of the quantized graph
+// computes it: from the quantized graph's own constant, which GPTQ / GPFQ / AdaRound may have
+// replaced by their choice of grid points.
 Result<Tensor> weight_error(const Graph& float_graph, const Graph& quant_graph, NodeId node) {
   const ValueId wq = quant_graph.node(node).inputs[1];
   const NodeId fq = quant_graph.value(wq).producer;
   const Tensor& w = float_graph.value(float_graph.node(node).inputs[1]).constant;
   if (fq == kNoNode || quant_graph.node(fq).op != OpKind::kFakeQuant) return Tensor();
+  const Value& under = quant_graph.value(quant_graph.node(fq).inputs[0]);
+  if (!under.is_constant() || under.constant.shape() != w.shape()) return Tensor();
   QE_ASSIGN_OR_RETURN(QuantParams p, read_quant_params(quant_graph, fq));
-  QE_ASSIGN_OR_RETURN(Tensor q, fake_quantize(w, p));
+  QE_ASSIGN_OR_RETURN(Tensor q, fake_quantize(under.constant, p));
   Tensor e = w.clone();
   for (int64_t i = 0; i < e.numel(); ++i) e.data<float>()[i] -= q.data<float>()[i];
   return e;

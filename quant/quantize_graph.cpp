@@ -6,18 +6,28 @@
 #include "quant/materialize.h"
 #include "quant/policy.h"
 #include "quant/prepare.h"
+#include "quant/ptq_pipeline.h"
 
 namespace qe {
 
 Result<Graph> quantize_graph(const Graph& model, const RuleSet& rules, std::string_view policy,
-                             const BatchSource& source) {
+                             const BatchSourceFactory& batches, int num_threads) {
   PrepareOptions po;
   po.keep_batch_norm = policy == "finn";
   QE_ASSIGN_OR_RETURN(Graph prepared, prepare_float_graph(model, po));
+  QE_RETURN_IF_ERROR(apply_float_transforms(prepared, rules.algorithms, batches, num_threads).status());
   QE_ASSIGN_OR_RETURN(ResolvedConfig config, resolve_rules(prepared, rules));
   QE_ASSIGN_OR_RETURN(QuantPlan plan, make_quant_plan(prepared, config, policy));
-  QE_ASSIGN_OR_RETURN(CalibrationResult cal, calibrate(prepared, plan, source));
-  return materialize_plan(prepared, plan, cal);
+  QE_ASSIGN_OR_RETURN(BatchSource source, batches());
+  CalibrationOptions co;
+  co.num_threads = num_threads;
+  QE_ASSIGN_OR_RETURN(CalibrationResult cal, calibrate(prepared, plan, source, co));
+  QE_ASSIGN_OR_RETURN(Graph quantized, materialize_plan(prepared, plan, cal));
+  RefineOptions ro;
+  ro.num_threads = num_threads;
+  QE_RETURN_IF_ERROR(
+      refine_quantized_graph(prepared, quantized, plan, rules.algorithms, batches, batches, ro).status());
+  return quantized;
 }
 
 BatchSource tensor_batches(const Tensor& images, int64_t batch) {
@@ -33,6 +43,10 @@ BatchSource tensor_batches(const Tensor& images, int64_t batch) {
     *next += b;
     return true;
   };
+}
+
+BatchSourceFactory tensor_batch_passes(const Tensor& images, int64_t batch) {
+  return [&images, batch]() -> Result<BatchSource> { return tensor_batches(images, batch); };
 }
 
 }  // namespace qe

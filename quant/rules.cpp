@@ -76,23 +76,6 @@ std::string describe_json(const Json& j) {
   }
 }
 
-}  // namespace rules_detail
-
-using rules_detail::check_keys;
-using rules_detail::describe_json;
-using rules_detail::did_you_mean;
-using rules_detail::Json;
-using rules_detail::Where;
-
-namespace {
-
-enum class RoleKind { kWeight, kActivation };
-
-const std::vector<std::string> kRoleKeys = {"enabled",       "bits",          "type",       "format", "exponent_bits",
-                                            "mantissa_bits", "exponent_bias", "max_val",    "sign",   "symmetric",
-                                            "narrow",        "granularity",   "group_size", "scale",  "rounding",
-                                            "method",        "percentile"};
-
 Status expect_object(const Json& j, const Where& at) {
   if (!j.is_object()) return at.error("expected an object, got ", describe_json(j));
   return Status::ok();
@@ -133,6 +116,30 @@ Result<std::string> get_enum(const Json& j, const Where& at, const std::vector<s
   if (std::find(names.begin(), names.end(), s) != names.end()) return s;
   return at.error("unknown value '", s, "' (expected ", join_names(names), ")", did_you_mean(s, names));
 }
+
+}  // namespace rules_detail
+
+using rules_detail::check_keys;
+using rules_detail::expect_object;
+using rules_detail::get_bool;
+using rules_detail::get_enum;
+using rules_detail::get_int;
+using rules_detail::get_number;
+using rules_detail::get_string;
+using rules_detail::join_names;
+using rules_detail::describe_json;
+using rules_detail::did_you_mean;
+using rules_detail::Json;
+using rules_detail::Where;
+
+namespace {
+
+enum class RoleKind { kWeight, kActivation };
+
+const std::vector<std::string> kRoleKeys = {"enabled",       "bits",          "type",       "format", "exponent_bits",
+                                            "mantissa_bits", "exponent_bias", "max_val",    "sign",   "symmetric",
+                                            "narrow",        "granularity",   "group_size", "scale",  "rounding",
+                                            "method",        "percentile"};
 
 Status parse_role(const Json& j, const Where& at, RoleKind kind, RoleOverride& out) {
   QE_RETURN_IF_ERROR(expect_object(j, at));
@@ -388,13 +395,16 @@ Result<RuleSet> parse_rules(const std::string& json_text, const std::string& sou
   rs.source = source_name;
   const Where top{rs.source, ""};
   if (!j.is_object()) return top.error("expected a JSON object, got ", describe_json(j));
-  QE_RETURN_IF_ERROR(check_keys(j, top, {"$schema", "description", "policy", "defaults", "rules"}));
+  QE_RETURN_IF_ERROR(check_keys(j, top, {"$schema", "description", "policy", "defaults", "rules", "algorithms"}));
   if (j.contains("$schema")) QE_RETURN_IF_ERROR(get_string(j["$schema"], top.key("$schema")).status());
   if (j.contains("description")) QE_RETURN_IF_ERROR(get_string(j["description"], top.key("description")).status());
   if (j.contains("policy")) {
     QE_ASSIGN_OR_RETURN(rs.policy, get_enum(j["policy"], top.key("policy"), {"layerwise", "full", "finn"}));
   }
   if (j.contains("defaults")) QE_RETURN_IF_ERROR(parse_defaults(j["defaults"], top.key("defaults"), rs));
+  if (j.contains("algorithms")) {
+    QE_RETURN_IF_ERROR(rules_detail::parse_ptq_config(j["algorithms"], top.key("algorithms"), rs.algorithms));
+  }
   if (j.contains("rules")) {
     const Where at = top.key("rules");
     const Json& rules = j["rules"];

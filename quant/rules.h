@@ -13,6 +13,7 @@
 
 #include "engine/core/status.h"
 #include "graph/graph.h"
+#include "quant/ptq_config.h"
 #include "quant/quant_plan.h"
 #include "quant/quant_spec.h"
 
@@ -83,6 +84,7 @@ struct RuleSet {
   QuantSpec output = default_activation_spec();
   BiasSpec bias;
   std::vector<Rule> rules;
+  PtqConfig algorithms;  // the file's "algorithms", then the flags
 };
 
 Result<RuleSet> load_rule_file(const std::string& path);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/status.h"
+#include "quant/ptq_config.h"
 #include "quant/rules.h"
 
 namespace qe::rules_detail {
@@ -39,5 +40,19 @@ Status check_keys(const Json& obj, const Where& at, const std::vector<std::strin
 std::string describe_json(const Json& j);
 
 Result<RuleMatch> parse_match(const Json& j, const Where& at);
+
+// "a, b or c".
+std::string join_names(const std::vector<std::string>& names);
+// Typed reads; wrong types say what was found.
+Status expect_object(const Json& j, const Where& at);
+Result<bool> get_bool(const Json& j, const Where& at);
+Result<int64_t> get_int(const Json& j, const Where& at);
+Result<double> get_number(const Json& j, const Where& at);
+Result<std::string> get_string(const Json& j, const Where& at);
+// A string that must be one of `names` (nearest suggested).
+Result<std::string> get_enum(const Json& j, const Where& at, const std::vector<std::string>& names);
+
+// The "algorithms" object (quant/ptq_config_parse.cpp).
+Status parse_ptq_config(const Json& j, const Where& at, PtqConfig& config);
 
 }  // namespace qe::rules_detail

@@ -19,31 +19,13 @@
 #include "frontends/onnx/onnx_import.h"
 #include "quant/lower_integer.h"
 #include "quant/quantize_graph.h"
+#include "support/image_support.h"
 #include "support/test_support.h"
 
 using namespace qe;
 using namespace qe::test;
 
 namespace {
-
-// `count` images spread evenly over `folder`, preprocessed as the model's sidecar says.
-Tensor load_images(const std::string& model_path, const std::string& folder, size_t count) {
-  auto pre = load_sidecar_preprocessing(model_path);
-  REQUIRE(pre.is_ok());
-  auto ds = scan_image_folder(require_file(folder));
-  REQUIRE(ds.is_ok());
-  REQUIRE(ds->samples.size() >= count);
-  std::vector<Sample> picked;
-  for (size_t i = 0; i < count; ++i) picked.push_back(ds->samples[i * ds->samples.size() / count]);
-  BatchLoaderOptions lo;
-  lo.batch_size = static_cast<int>(count);
-  auto loader = BatchLoader::create(picked, *pre, lo);
-  REQUIRE(loader.is_ok());
-  auto batch = (*loader)->next();
-  REQUIRE(batch);
-  REQUIRE((*loader)->num_skipped() == 0);
-  return batch->input;
-}
 
 Graph quantize(const Graph& model, const Tensor& calib, int w_bits) {
   RuleSet rules = default_rule_set();
@@ -53,7 +35,7 @@ Graph quantize(const Graph& model, const Tensor& calib, int w_bits) {
   flags.a_bits = 8;
   if (w_bits < 8) flags.first_last_bits = 8;
   REQUIRE(apply_flags(rules, flags).is_ok());
-  auto q = quantize_graph(model, rules, "full", tensor_batches(calib, 16));
+  auto q = quantize_graph(model, rules, "full", tensor_batch_passes(calib, 16));
   REQUIRE(q.is_ok());
   return std::move(q).value();
 }

@@ -76,7 +76,7 @@ double top1(const Tensor& logits, const std::vector<int>& labels) {
 
 Graph quantize_demo(const Graph& model, const Tensor& images, const std::string& policy, const RuleSet& rules) {
   // Batches of 16, as `qengine calibrate` feeds them (percentiles are averaged per batch).
-  auto q = quantize_graph(model, rules, policy, tensor_batches(images, 16));
+  auto q = quantize_graph(model, rules, policy, tensor_batch_passes(images, 16));
   REQUIRE(q.is_ok());
   return std::move(q).value();
 }

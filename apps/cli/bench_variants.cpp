@@ -1,6 +1,7 @@
 #include "apps/cli/bench_variants.h"
 
 #include <cstdio>
+#include <memory>
 
 #include "quant/quantize_graph.h"
 
@@ -24,13 +25,15 @@ Result<Graph> quantize_for_latency(const Graph& model, int w_bits, int a_bits, c
   flags.a_bits = a_bits;
   if (w_bits < 8 || a_bits < 8) flags.first_last_bits = 8;
   QE_RETURN_IF_ERROR(apply_flags(rules, flags));
-  size_t next = 0;
-  BatchSource source = [&](std::vector<Tensor>& inputs) -> Result<bool> {
-    if (next >= calib.size()) return false;
-    inputs = {calib[next++]};
-    return true;
+  BatchSourceFactory passes = [&calib]() -> Result<BatchSource> {
+    auto next = std::make_shared<size_t>(0);
+    return BatchSource([&calib, next](std::vector<Tensor>& inputs) -> Result<bool> {
+      if (*next >= calib.size()) return false;
+      inputs = {calib[(*next)++]};
+      return true;
+    });
   };
-  return quantize_graph(model, rules, "full", source);
+  return quantize_graph(model, rules, "full", passes);
 }
 
 }  // namespace qe::cli

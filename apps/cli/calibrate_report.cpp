@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 
 #include "quant/calibration_json.h"
@@ -41,6 +43,47 @@ ValComparison ValComparison::from(const AccuracyResult& f, const AccuracyResult&
   return v;
 }
 
+namespace {
+
+// What the post-training algorithms did: the float transforms' summaries and, per layer, the
+// rounding algorithm's output error against round-to-nearest.
+Json algorithms_json(const CalibrateSummary& s) {
+  Json j = {{"float_transforms", s.transforms.summary},
+            {"float_transforms_skipped", s.transforms.skipped},
+            {"rounding", s.rounding_algorithm}};
+  if (s.rounding) {
+    const LayerSequentialReport& r = *s.rounding;
+    Json layers = Json::array();
+    for (const LayerRoundingRecord& l : r.layers) {
+      layers.push_back({{"node", l.node},
+                        {"groups", l.groups},
+                        {"rows", l.rows},
+                        {"k", l.k},
+                        {"error_nearest", l.error_nearest},
+                        {"error_rounded", l.error_solved},
+                        {"seconds", l.seconds}});
+    }
+    j["rounding_layers"] = layers;
+    j["rounding_skipped"] = r.skipped;
+    j["rounding_seconds"] = r.seconds;
+    j["rounding_passes"] = r.passes;
+    j["rounding_statistics_peak_bytes"] = r.peak_stats_bytes;
+    j["image_cache_bytes"] = s.image_cache_bytes;
+  }
+  return j;
+}
+
+}  // namespace
+
+int64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+  }
+  return 0;
+}
+
 Result<Json> calibration_report_json(const Graph& float_graph, const QuantPlan& plan,
                                      const CalibrationResult& calibration, const SqnrReport& sqnr,
                                      const CalibrateSummary& summary) {
@@ -56,6 +99,8 @@ Result<Json> calibration_report_json(const Graph& float_graph, const QuantPlan& 
   j["bias_correction"] = {{"nodes", summary.bias_corrected_nodes},
                           {"samples", summary.bias_correction_samples},
                           {"seconds", summary.bias_correction_seconds}};
+  j["algorithms"] = algorithms_json(summary);
+  j["peak_rss_bytes"] = peak_rss_bytes();
   if (!summary.qcdq_skipped_reason.empty()) j["qcdq_skipped"] = summary.qcdq_skipped_reason;
   if (summary.finn_checked) j["finn_violations"] = summary.finn_violations;
   if (summary.val) {
@@ -76,6 +121,9 @@ Json summary_json(const CalibrateSummary& s, const QuantPlan& plan, const SqnrRe
             {"calibration_seconds", s.calibration_seconds},
             {"bias_corrected_nodes", s.bias_corrected_nodes},
             {"total_seconds", s.total_seconds},
+            {"rounding", s.rounding_algorithm},
+            {"rounding_seconds", s.rounding ? s.rounding->seconds : 0.0},
+            {"peak_rss_bytes", peak_rss_bytes()},
             {"output_sqnr_db", db(sqnr.output_sqnr_db)},
             {"files", s.files}};
   if (!s.qcdq_skipped_reason.empty()) j["qcdq_skipped"] = s.qcdq_skipped_reason;
@@ -98,6 +146,23 @@ void print_summary(std::ostream& out, const CalibrateSummary& s, const QuantPlan
                 s.model.c_str(), s.policy.c_str(), plan.quantizers.size(), plan.truncs.size(),
                 static_cast<long long>(s.samples), s.calibration_seconds);
   out << buf;
+  for (const auto& line : s.transforms.summary) out << line << "\n";
+  if (s.rounding) {
+    const LayerSequentialReport& r = *s.rounding;
+    double nearest = 0, rounded = 0;
+    for (const auto& l : r.layers) {
+      nearest += l.error_nearest;
+      rounded += l.error_solved;
+    }
+    std::snprintf(buf, sizeof buf,
+                  "%s: %zu layers in %.1f s (%lld passes, statistics peak %.0f MB, image cache %.0f MB), "
+                  "layer output error %.0f%% of round-to-nearest\n",
+                  s.rounding_algorithm.c_str(), r.layers.size(), r.seconds, static_cast<long long>(r.passes),
+                  r.peak_stats_bytes / 1048576.0, s.image_cache_bytes / 1048576.0,
+                  nearest > 0 ? 100 * rounded / nearest : 100.0);
+    out << buf;
+    if (!r.skipped.empty()) out << s.rounding_algorithm << ": left at nearest: " << r.skipped.size() << " layer(s), first: " << r.skipped.front() << "\n";
+  }
   if (s.bias_corrected_nodes > 0) {
     std::snprintf(buf, sizeof buf, "bias correction: %d layers on %lld images in %.1f s\n", s.bias_corrected_nodes,
                   static_cast<long long>(s.bias_correction_samples), s.bias_correction_seconds);
@@ -124,7 +189,7 @@ void print_summary(std::ostream& out, const CalibrateSummary& s, const QuantPlan
     out << (s.finn_violations.empty() ? std::string("FINN checker: every rule holds\n")
                                       : "FINN checker: " + std::to_string(s.finn_violations.size()) + " rule(s) broken (see above)\n");
   }
-  std::snprintf(buf, sizeof buf, "total %.1f s\n", s.total_seconds);
+  std::snprintf(buf, sizeof buf, "total %.1f s, peak memory %.0f MB\n", s.total_seconds, peak_rss_bytes() / 1048576.0);
   out << buf;
 }
 

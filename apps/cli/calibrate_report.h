@@ -10,6 +10,7 @@
 
 #include "apps/cli/accuracy.h"
 #include "quant/calibrator.h"
+#include "quant/ptq_pipeline.h"
 #include "quant/quant_plan.h"
 #include "quant/sqnr_report.h"
 
@@ -30,6 +31,10 @@ struct CalibrateSummary {
   int bias_corrected_nodes = 0;
   int64_t bias_correction_samples = 0;
   double bias_correction_seconds = 0;
+  FloatTransformReport transforms;                // equalization, channel splitting, SmoothQuant
+  std::string rounding_algorithm = "nearest";    // nearest, gptq, gpfq, adaround
+  std::optional<LayerSequentialReport> rounding;  // when a layer-sequential algorithm ran
+  int64_t image_cache_bytes = 0;                  // decoded images kept for its passes
   std::vector<std::string> files;  // written, relative to the output directory
   std::string qcdq_skipped_reason;  // why no QCDQ file was written
   bool finn_checked = false;
@@ -41,6 +46,9 @@ Result<nlohmann::json> calibration_report_json(const Graph& float_graph, const Q
                                                const CalibrationResult& calibration, const SqnrReport& sqnr,
                                                const CalibrateSummary& summary);
 nlohmann::json summary_json(const CalibrateSummary& s, const QuantPlan& plan, const SqnrReport& sqnr);
+// The process' peak resident memory (VmHWM), 0 when unknown.
+int64_t peak_rss_bytes();
+
 void print_summary(std::ostream& out, const CalibrateSummary& s, const QuantPlan& plan, const SqnrReport& sqnr,
                    const std::string& out_dir);
 

@@ -24,7 +24,7 @@
 #include "engine/data/image_folder.h"
 #include "frontends/onnx/onnx_import.h"
 #include "frontends/onnx/quant_export.h"
-#include "quant/bias_correction.h"
+#include "quant/ptq_pipeline.h"
 #include "quant/calibrator.h"
 #include "quant/finn_checker.h"
 #include "quant/lower_trunc.h"
@@ -49,7 +49,13 @@ struct CalibrateArgs {
   int64_t samples = 1000;
   int64_t sqnr_samples = 128;
   int64_t bias_correction_samples = 128;
-  bool no_bias_correction = false;
+  bool no_bias_correction = false, bias_correction = false;
+  // Post-training algorithms (override the rule file's "algorithms"; "" = not given).
+  std::string equalize, smoothquant, gptq, gpfq, adaround;
+  bool merge_bias = false, no_merge_bias = false;
+  double split_ratio = -1;
+  std::string split_side;
+  int64_t ptq_samples = -1;
   std::string val_dir;
   int64_t val_limit = -1;
   std::vector<std::string> input_shapes;
@@ -93,6 +99,93 @@ Result<QuantFlags> flags_from_args(const CalibrateArgs& a) {
   if (a.percentile != -1) f.percentile = a.percentile;
   return f;
 }
+
+Result<int> parse_count(const std::string& flag, const std::string& v, int lo, int hi) {
+  try {
+    size_t used = 0;
+    const long n = std::stol(v, &used);
+    if (used == v.size() && n >= lo && n <= hi) return static_cast<int>(n);
+  } catch (const std::exception&) {
+  }
+  return invalid_argument(flag, ": '", v, "' is not an integer in ", lo, "..", hi);
+}
+
+Result<double> parse_fraction(const std::string& flag, const std::string& v) {
+  try {
+    size_t used = 0;
+    const double x = std::stod(v, &used);
+    if (used == v.size() && x >= 0 && x <= 1) return x;
+  } catch (const std::exception&) {
+  }
+  return invalid_argument(flag, ": '", v, "' is not a number in [0, 1]");
+}
+
+// The algorithm flags, applied over the rule file's "algorithms".
+Status apply_algorithm_flags(const CalibrateArgs& a, PtqConfig& c) {
+  if (!a.equalize.empty()) {
+    QE_ASSIGN_OR_RETURN(c.equalize_iterations, parse_count("--equalize", a.equalize, 1, 1000));
+  }
+  if (a.merge_bias && a.no_merge_bias) return invalid_argument("--merge-bias and --no-merge-bias exclude each other");
+  if (a.merge_bias) c.merge_bias = true;
+  if (a.no_merge_bias) c.merge_bias = false;
+  if (a.split_ratio != -1) {
+    if (!(a.split_ratio > 0 && a.split_ratio <= 1)) {
+      return invalid_argument("--split-channels: ", a.split_ratio, " is outside (0, 1]");
+    }
+    c.split_ratio = a.split_ratio;
+  }
+  if (!a.split_side.empty()) c.split_output_side = a.split_side == "output";
+  if (!a.smoothquant.empty()) {
+    QE_ASSIGN_OR_RETURN(c.smoothquant_alpha, parse_fraction("--smoothquant", a.smoothquant));
+  }
+  if (a.bias_correction && a.no_bias_correction) {
+    return invalid_argument("--bias-correction and --no-bias-correction exclude each other");
+  }
+  if (a.bias_correction) c.bias_correction = true;
+  if (a.no_bias_correction) c.bias_correction = false;
+  const int rounding_flags = !a.gptq.empty() + !a.gpfq.empty() + !a.adaround.empty();
+  if (rounding_flags > 1) return invalid_argument("--gptq, --gpfq and --adaround exclude each other");
+  if (!a.gptq.empty()) {
+    if (a.gptq != "on" && a.gptq != "act-order") {
+      return invalid_argument("--gptq: '", a.gptq, "' is not a GPTQ option (expected --gptq or --gptq=act-order)");
+    }
+    c.rounding = WeightRoundingAlgorithm::kGptq;
+    c.gptq_act_order = a.gptq == "act-order";
+  }
+  if (!a.gpfq.empty()) c.rounding = WeightRoundingAlgorithm::kGpfq;
+  if (!a.adaround.empty()) {
+    c.rounding = WeightRoundingAlgorithm::kAdaRound;
+    QE_ASSIGN_OR_RETURN(c.adaround_iterations, parse_count("--adaround", a.adaround, 1, 100000));
+  }
+  return Status::ok();
+}
+
+// Calibration images decoded once and replayed: the layer-sequential algorithms stream the
+// data once per layer, and decoding (JPEG, resize) would otherwise dominate their time.
+class CachedBatches {
+ public:
+  explicit CachedBatches(std::vector<std::vector<Tensor>> batches) : batches_(std::move(batches)) {}
+  BatchSourceFactory passes() const {
+    return [this]() -> Result<BatchSource> {
+      auto next = std::make_shared<size_t>(0);
+      return BatchSource([this, next](std::vector<Tensor>& inputs) -> Result<bool> {
+        if (*next >= batches_.size()) return false;
+        inputs = batches_[(*next)++];
+        return true;
+      });
+    };
+  }
+  int64_t bytes() const {
+    int64_t total = 0;
+    for (const auto& b : batches_) {
+      for (const auto& t : b) total += static_cast<int64_t>(t.bytes());
+    }
+    return total;
+  }
+
+ private:
+  std::vector<std::vector<Tensor>> batches_;
+};
 
 // Feeds calibration batches from an image folder; pads nothing (the calibrator takes any batch).
 class FolderSource {
@@ -143,6 +236,35 @@ class FolderSource {
   int64_t seen_ = 0;
 };
 
+// A fresh decoding pass over `samples` per call.
+BatchSourceFactory folder_passes(std::vector<Sample> samples, const Preprocessing& pre, const Graph& g, int batch,
+                                 int workers) {
+  return [samples = std::move(samples), &pre, &g, batch, workers]() -> Result<BatchSource> {
+    QE_ASSIGN_OR_RETURN(FolderSource folder, FolderSource::create(samples, pre, g, batch, workers));
+    auto keep = std::make_shared<FolderSource>(std::move(folder));
+    return BatchSource([keep](std::vector<Tensor>& inputs) { return keep->source()(inputs); });
+  };
+}
+
+// Decodes `samples` once into memory when they fit in `limit` bytes (else nullptr: callers
+// decode on every pass).
+Result<std::unique_ptr<CachedBatches>> decode_once(const std::vector<Sample>& samples, const Preprocessing& pre,
+                                                   const Graph& g, int batch, int workers, int64_t limit) {
+  QE_ASSIGN_OR_RETURN(FolderSource folder, FolderSource::create(samples, pre, g, batch, workers));
+  BatchSource source = folder.source();
+  std::vector<std::vector<Tensor>> batches;
+  int64_t bytes = 0;
+  std::vector<Tensor> inputs;
+  for (;;) {
+    QE_ASSIGN_OR_RETURN(bool more, source(inputs));
+    if (!more) break;
+    for (const auto& t : inputs) bytes += static_cast<int64_t>(t.bytes());
+    if (bytes > limit) return std::unique_ptr<CachedBatches>();
+    batches.push_back(inputs);
+  }
+  return std::make_unique<CachedBatches>(std::move(batches));
+}
+
 void draw_bar(const char* what, int64_t done, int64_t total, double seconds) {
   const int width = 30;
   const int filled = total ? static_cast<int>(width * std::min<int64_t>(done, total) / total) : width;
@@ -167,6 +289,8 @@ int run_calibrate(const CalibrateArgs& a) {
   auto flags = flags_from_args(a);
   if (!flags.is_ok()) return report_error(flags.status());
   if (Status st = apply_flags(rules, *flags); !st.is_ok()) return report_error(st);
+  if (Status st = apply_algorithm_flags(a, rules.algorithms); !st.is_ok()) return report_error(st);
+  const PtqConfig& algorithms = rules.algorithms;
 
   auto imported = import_onnx_file(a.model);
   if (!imported.is_ok()) return report_error(imported.status());
@@ -181,7 +305,24 @@ int run_calibrate(const CalibrateArgs& a) {
   po.num_threads = a.threads;
   auto prepared = prepare_float_graph(model, po);
   if (!prepared.is_ok()) return report_error(prepared.status().with_context(a.model + ": "));
-  const Graph& float_graph = *prepared;
+  Graph& float_graph = *prepared;
+
+  auto dataset = scan_image_folder(a.calib_dir);
+  if (!dataset.is_ok()) return report_error(dataset.status());
+  if (!a.quiet) {
+    for (const auto& w : dataset->warnings) warn(w);
+  }
+  const std::vector<Sample> calib_samples = pick_samples(dataset->samples, a.samples);
+
+  // Equalization, channel splitting and SmoothQuant reshape the float model itself, before
+  // any rule is resolved against it.
+  FloatTransformReport transforms;
+  if (algorithms.any_float_transform()) {
+    auto done = apply_float_transforms(float_graph, algorithms,
+                                       folder_passes(calib_samples, *pre, float_graph, a.batch, a.workers), a.threads);
+    if (!done.is_ok()) return report_error(done.status().with_context(a.model + ": "));
+    transforms = std::move(done).value();
+  }
 
   auto config = resolve_rules(float_graph, rules);
   if (!config.is_ok()) return report_error(config.status());
@@ -201,13 +342,6 @@ int run_calibrate(const CalibrateArgs& a) {
   const std::string out_dir = !a.out_dir.empty() ? a.out_dir : model_stem(a.model) + "-quant";
   auto outputs = OutputFileSet::open(out_dir);
   if (!outputs.is_ok()) return report_error(outputs.status());
-
-  auto dataset = scan_image_folder(a.calib_dir);
-  if (!dataset.is_ok()) return report_error(dataset.status());
-  if (!a.quiet) {
-    for (const auto& w : dataset->warnings) warn(w);
-  }
-  const std::vector<Sample> calib_samples = pick_samples(dataset->samples, a.samples);
 
   auto source = FolderSource::create(calib_samples, *pre, float_graph, a.batch, a.workers);
   if (!source.is_ok()) return report_error(source.status().with_context(a.calib_dir + ": "));
@@ -236,17 +370,31 @@ int run_calibrate(const CalibrateArgs& a) {
   auto quantized = materialize_plan(float_graph, *plan, *calibration);
   if (!quantized.is_ok()) return report_error(quantized.status());
 
-  BiasCorrectionReport bias_report;
-  if (!a.no_bias_correction) {
-    auto bc_source =
-        FolderSource::create(pick_samples(calib_samples, a.bias_correction_samples), *pre, float_graph, a.batch, a.workers);
-    if (!bc_source.is_ok()) return report_error(bc_source.status());
-    BiasCorrectionOptions bo;
-    bo.num_threads = a.threads;
-    auto bc = correct_biases(float_graph, *quantized, *plan, bc_source->source(), -1, bo);
-    if (!bc.is_ok()) return report_error(bc.status());
-    bias_report = *bc;
+  // GPTQ / GPFQ / AdaRound (one pass over their images per layer), then bias correction.
+  std::unique_ptr<CachedBatches> cache;
+  BatchSourceFactory rounding_batches;
+  if (algorithms.rounding != WeightRoundingAlgorithm::kNearest) {
+    const std::vector<Sample> ptq_samples = pick_samples(calib_samples, a.ptq_samples);
+    auto decoded = decode_once(ptq_samples, *pre, float_graph, a.batch, a.workers, int64_t{2} << 30);
+    if (!decoded.is_ok()) return report_error(decoded.status());
+    cache = std::move(decoded).value();
+    rounding_batches = cache ? cache->passes() : folder_passes(ptq_samples, *pre, float_graph, a.batch, a.workers);
   }
+  RefineOptions ro;
+  ro.num_threads = a.threads;
+  const auto t_refine = std::chrono::steady_clock::now();
+  const std::string rounding_name(weight_rounding_name(algorithms.rounding));
+  if (progress && algorithms.rounding != WeightRoundingAlgorithm::kNearest) {
+    ro.progress = [&](int done, int total) {
+      draw_bar(rounding_name.c_str(), done, total,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_refine).count());
+    };
+  }
+  auto refined = refine_quantized_graph(
+      float_graph, *quantized, *plan, algorithms, rounding_batches,
+      folder_passes(pick_samples(calib_samples, a.bias_correction_samples), *pre, float_graph, a.batch, a.workers), ro);
+  if (progress && algorithms.rounding != WeightRoundingAlgorithm::kNearest) std::fprintf(stderr, "\n");
+  if (!refined.is_ok()) return report_error(refined.status());
 
   // Per-layer SQNR on (a prefix of) the calibration images.
   const std::vector<Sample> sqnr_samples = pick_samples(calib_samples, a.sqnr_samples);
@@ -273,9 +421,13 @@ int run_calibrate(const CalibrateArgs& a) {
   summary.samples = source->seen();
   summary.skipped = source->skipped();
   summary.calibration_seconds = calibration->seconds;
-  summary.bias_corrected_nodes = bias_report.corrected_nodes;
-  summary.bias_correction_samples = bias_report.samples;
-  summary.bias_correction_seconds = bias_report.seconds;
+  summary.bias_corrected_nodes = refined->bias_corrected_nodes;
+  summary.bias_correction_samples = refined->bias_correction_samples;
+  summary.bias_correction_seconds = refined->bias_correction_seconds;
+  summary.transforms = transforms;
+  summary.rounding_algorithm = rounding_name;
+  if (refined->rounded) summary.rounding = refined->rounding;
+  summary.image_cache_bytes = cache ? cache->bytes() : 0;
 
   // Accuracy on the validation folder: float and quantized, image by image.
   if (!a.val_dir.empty()) {
@@ -363,11 +515,33 @@ void add_calibrate_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--sqnr-samples", args->sqnr_samples, "Images for the per-layer SQNR report (default 128)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  cmd->add_flag("--no-bias-correction", args->no_bias_correction,
-                "Skip bias correction (on by default, as in Brevitas)");
+  auto* ptq = "Post-training algorithms (override the rule file's \"algorithms\"; see docs/config.md)";
+  cmd->add_flag("--equalize{20}", args->equalize, "Cross-layer equalization, ITERS iterations (--equalize=ITERS, default 20)")
+      ->group(ptq);
+  cmd->add_flag("--merge-bias", args->merge_bias, "Equalization counts the bias in a layer's range (default)")->group(ptq);
+  cmd->add_flag("--no-merge-bias", args->no_merge_bias, "Equalization ignores the bias")->group(ptq);
+  cmd->add_option("--split-channels", args->split_ratio, "Channel splitting: duplicate this fraction of channels (e.g. 0.02)")
+      ->group(ptq);
+  cmd->add_option("--split-side", args->split_side, "Channel splitting on the input (default) or output side")
+      ->check(CLI::IsMember({"input", "output"}))
+      ->group(ptq);
+  cmd->add_flag("--smoothquant{0.5}", args->smoothquant, "SmoothQuant activation equalization (--smoothquant=ALPHA, default 0.5)")
+      ->group(ptq);
+  cmd->add_flag("--bias-correction", args->bias_correction, "Bias correction (on by default, as in Brevitas)")->group(ptq);
+  cmd->add_flag("--no-bias-correction", args->no_bias_correction, "Skip bias correction")->group(ptq);
+  cmd->add_flag("--gptq{on}", args->gptq, "GPTQ weight rounding (--gptq=act-order: columns by decreasing Hessian diagonal)")
+      ->group(ptq);
+  cmd->add_flag("--gpfq{on}", args->gpfq, "GPFQ weight rounding")->group(ptq);
+  cmd->add_flag("--adaround{1000}", args->adaround, "AdaRound learned rounding (--adaround=ITERS, default 1000)")
+      ->group(ptq);
+  cmd->add_option("--ptq-samples", args->ptq_samples,
+                  "Images for GPTQ / GPFQ / AdaRound (default: all calibration images)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->group(ptq);
   cmd->add_option("--bias-correction-samples", args->bias_correction_samples,
                   "Images used for bias correction (default 128)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->group(ptq);
   cmd->add_option("--val", args->val_dir, "Validation folder: float vs quantized top-1/top-5");
   cmd->add_option("--val-limit", args->val_limit, "Validate on N images spread over the folder")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
