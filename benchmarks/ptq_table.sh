@@ -3,14 +3,16 @@
 # (below 8 bits the first and last compute layers stay at 8, as in AdaRound's and Brevitas'
 # benchmarks) × {round-to-nearest, +equalization+bias correction, +GPTQ, +GPFQ, +AdaRound, best
 # combination}; per-channel weights, `full` policy, percentile activations. Each row gives the
-# top-1 on the val folder against float, the calibration wall time and the peak memory.
+# top-1 on the val folder against float, the calibration wall time (the whole command minus the
+# --val comparison) and the peak memory of the process.
 # "best" is, of the rows before it and the combinations in COMBOS, the one with the highest
 # output SQNR against float on calibration images (chosen without looking at the val folder).
 # Usage: benchmarks/ptq_table.sh [BUILD_DIR]        (Markdown table on stdout)
 # Environment: SAMPLES (calibration images, default 500), PTQ_SAMPLES (images for GPTQ / GPFQ /
 # AdaRound, default 256), FMNIST_VAL_LIMIT (default 2000 of the 10,000 Fashion-MNIST val images;
 # ImageNet val always uses all 500), MODELS (glob filter, default *), CONFIGS (names, default
-# all), JSONL (append every run's JSON summary to this file).
+# all), DATASETS (default "fmnist imagenet"), THREADS (per run, default all cores), JSONL (append
+# every run's JSON summary to this file).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
@@ -21,6 +23,8 @@ ptq_samples="${PTQ_SAMPLES:-256}"
 fmnist_limit="${FMNIST_VAL_LIMIT:-2000}"
 filter="${MODELS:-*}"
 configs_wanted="${CONFIGS:-W8A8 W4A8 W4A4 W3A8}"
+datasets="${DATASETS:-fmnist imagenet}"
+threads="${THREADS:-0}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 [ -x "$qengine" ] || { echo "ptq_table: $qengine not built" >&2; exit 1; }
@@ -50,7 +54,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|"
 run_one() {  # model calib val limit bits-name bits-flags method-name method-flags → JSON line on stdout
   local json
   json=$("$qengine" calibrate "$1" "$2" -o "$tmp/out" --samples "$samples" --ptq-samples "$ptq_samples" \
-           --val "$3" ${4:+--val-limit "$4"} --per-channel $6 $8 --json --quiet)
+           --val "$3" ${4:+--val-limit "$4"} --per-channel --threads "$threads" $6 $8 --json --quiet)
   [ -n "${JSONL:-}" ] && echo "{\"model\":\"$(basename "$1" .onnx)\",\"bits\":\"$5\",\"method\":\"$7\",\"result\":$json}" >>"$JSONL"
   echo "$json"
 }
@@ -61,7 +65,7 @@ import json, sys
 r = json.loads(sys.argv[4])
 print(f"| {sys.argv[1]} | {sys.argv[2]} | {sys.argv[3]} | {100*r['float_top1']:.2f}% | {100*r['quant_top1']:.2f}% | "
       f"{100*(r['quant_top1']-r['float_top1']):+.2f} | {100*r['top1_agreement']:.1f}% | "
-      f"{r['output_sqnr_db'] if isinstance(r['output_sqnr_db'], str) else format(r['output_sqnr_db'], '.1f')} | {r['total_seconds']:.1f} | "
+      f"{r['output_sqnr_db'] if isinstance(r['output_sqnr_db'], str) else format(r['output_sqnr_db'], '.1f')} | {r['total_seconds'] - r.get('validation_seconds', 0):.1f} | "
       f"{r['peak_rss_bytes']/1048576:.0f} |")
 PY
 }
@@ -87,10 +91,10 @@ run_model() {
   done
 }
 for m in "$shared"/models/$filter.onnx; do
-  [ -e "$m" ] || continue
+  [ -e "$m" ] && [[ " $datasets " == *" fmnist "* ]] || continue
   run_model "$m" "$shared/data/fashion-mnist/calib" "$shared/data/fashion-mnist/val" "$fmnist_limit"
 done
 for m in "$shared"/imagenet/models/$filter.onnx; do
-  [ -e "$m" ] || continue
+  [ -e "$m" ] && [[ " $datasets " == *" imagenet "* ]] || continue
   run_model "$m" "$shared/imagenet/calib" "$shared/imagenet/val" ""
 done

@@ -93,8 +93,7 @@ GridPosition locate_on_grid(const LayerProblem& p) {
 }
 
 MatrixD map_rows_k(const std::vector<float>& v, int64_t rows, int64_t k) {
-  return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(v.data(), rows, k)
-      .cast<double>();
+  return Eigen::Map<const MatrixF>(v.data(), rows, k).cast<double>();
 }
 
 // C = W (h − gᵀ): the part of the gradient 2(W̃ h − W gᵀ) = 2((W̃ − W) h + C) that does not

@@ -55,17 +55,22 @@ std::vector<float> broadcast_to(const Tensor& t, const Shape& shape) {
   return out;
 }
 
-// Σ_rows dᵀ h d with d = w̃ − w, through one matrix product.
-double weight_error(const LayerProblem& p, const std::vector<float>& w_tilde) {
-  Eigen::MatrixXd d(p.rows, p.k);
-  for (int64_t r = 0; r < p.rows; ++r) {
-    for (int64_t c = 0; c < p.k; ++c) {
-      const size_t i = static_cast<size_t>(r * p.k + c);
-      d(r, c) = static_cast<double>(w_tilde[i]) - p.w[i];
-    }
+// The layer's output error in excess of its float weights', on the inputs it really gets:
+//   ‖W̃X̃ − WX‖² − ‖WX̃ − WX‖² = Σ_rows (w̃ᵀhw̃ − 2w̃ᵀgw) − (wᵀhw − 2wᵀgw)
+// with g = h when the float inputs were not collected (then it is Σ_rows dᵀhd, d = w̃ − w).
+double excess_output_error(const LayerProblem& p, const std::vector<float>& w_tilde) {
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<const RowMajor> h(p.h.data(), p.k, p.k);
+  Eigen::Map<const RowMajor> g(p.g.empty() ? p.h.data() : p.g.data(), p.k, p.k);
+  RowMajor wt(p.rows, p.k), w(p.rows, p.k);
+  for (size_t i = 0; i < p.w.size(); ++i) {
+    wt.data()[i] = w_tilde[i];
+    w.data()[i] = p.w[i];
   }
-  Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> h(p.h.data(), p.k, p.k);
-  return (d * h).cwiseProduct(d).sum();
+  const RowMajor target = w * g.transpose();  // row r: g·w_r
+  const double solved = (wt * h).cwiseProduct(wt).sum() - 2 * wt.cwiseProduct(target).sum();
+  const double float_weights = (w * h).cwiseProduct(w).sum() - 2 * w.cwiseProduct(target).sum();
+  return solved - float_weights;
 }
 
 Result<std::vector<Target>> find_targets(const Graph& float_graph, const Graph& quant_graph, const QuantPlan& plan,
@@ -180,8 +185,8 @@ Status solve_target(const Graph& float_graph, Graph& quant_graph, const Target& 
       }
       rounded.data<float>()[f.weight_index[static_cast<size_t>(grp) * n + i]] = solved[i];
     }
-    record.error_nearest += weight_error(p, nearest);
-    record.error_solved += weight_error(p, solved);
+    record.error_nearest += excess_output_error(p, nearest);
+    record.error_solved += excess_output_error(p, solved);
   }
   quant_graph.set_constant(t.weight, rounded);
   return Status::ok();

@@ -35,8 +35,10 @@ struct LayerSequentialOptions {
 struct LayerRoundingRecord {
   std::string node;
   int64_t groups = 0, rows = 0, k = 0;
-  // Σ over groups of layer_weight_error (GPTQ's objective on the quantized inputs) for
-  // round-to-nearest and for the solver's weights: the per-layer evidence that it helped.
+  // The layer's output error in excess of keeping its float weights, on the inputs the
+  // quantized graph gives it (‖W̃X̃ − WX‖² − ‖WX̃ − WX‖², summed over groups; with the float
+  // inputs unknown, X = X̃), for round-to-nearest and for the solver's weights: the per-layer
+  // evidence that the algorithm helped. Negative when the weights compensate input error.
   double error_nearest = 0, error_solved = 0;
   double seconds = 0;
 };

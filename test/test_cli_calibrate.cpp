@@ -121,6 +121,27 @@ TEST_CASE("calibrate: bad rule files and bit widths are one-line errors naming t
   SECTION("--a-bits 0") {
     check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --a-bits 0", tmp), "0");
   }
+  SECTION("an unknown algorithm in the rule file") {
+    const std::string rules = write_rules(tmp, R"({"algorithms": {"gptqq": true}})");
+    check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --config " + rules, tmp),
+                         "did you mean 'gptq'");
+  }
+  SECTION("two weight-rounding algorithms") {
+    check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --gptq --adaround", tmp),
+                         "exclude each other");
+  }
+  SECTION("--gptq with a value that is not an option") {
+    check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --gptq=fast", tmp),
+                         "fast");
+  }
+  SECTION("--smoothquant outside [0, 1]") {
+    check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --smoothquant=1.5", tmp),
+                         "1.5");
+  }
+  SECTION("--equalize=0") {
+    check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --equalize=0", tmp),
+                         "--equalize");
+  }
   SECTION("a rule file that is not JSON") {
     const std::string rules = write_rules(tmp, "{\"rules\": [");
     check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --config " + rules, tmp),
@@ -173,5 +194,29 @@ TEST_CASE("calibrate: unreadable and missing calibration images, unwritable outp
       fs::permissions(locked, fs::perms::owner_all);
       CHECK(count_entries(locked) == 0);
     }
+  }
+}
+
+TEST_CASE("calibrate: every post-training algorithm runs from the command line and reports per layer") {
+  TempDir tmp;
+  const std::string calib = small_folder(tmp).string();
+  for (const std::string flags : {"--equalize --smoothquant --split-channels 0.05 --gptq=act-order",
+                                  "--equalize=5 --no-merge-bias --gpfq", "--adaround=50 --no-bias-correction"}) {
+    const std::string out = (tmp.path() / "out").string();
+    fs::remove_all(out);
+    auto r = run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --w-bits 4 --per-channel " + flags, tmp);
+    INFO(flags << "\n" << r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto report = nlohmann::json::parse(read_text_file(fs::path(out) / "calibration.json"));
+    const auto& alg = report.at("algorithms");
+    CHECK(alg.at("rounding_layers").size() == 4);  // every compute layer of the demo model
+    double nearest = 0, rounded = 0;
+    for (const auto& layer : alg.at("rounding_layers")) {
+      nearest += layer.at("error_nearest").get<double>();
+      rounded += layer.at("error_rounded").get<double>();
+    }
+    CHECK(rounded < nearest);
+    if (flags.find("--equalize") != std::string::npos) CHECK(!alg.at("float_transforms").empty());
+    CHECK(fs::exists(fs::path(out) / "fmnist_tiny_cnn.qcdq.onnx"));
   }
 }

@@ -462,3 +462,33 @@ TEST_CASE("every JSON example in docs/config.md parses") {
   }
   CHECK(count >= 5);
 }
+
+TEST_CASE("the algorithms object switches post-training algorithms on, with settings and checked values") {
+  const RuleSet rs = parse_ok(R"({"algorithms": {"equalize": {"iterations": 7, "merge_bias": false},
+      "split_channels": {"ratio": 0.1, "side": "output"}, "smoothquant": {"alpha": 0.8},
+      "bias_correction": false, "gptq": {"act_order": true, "damp": 0.05, "block_size": 64}}})");
+  CHECK(rs.algorithms.equalize_iterations == 7);
+  CHECK_FALSE(rs.algorithms.merge_bias);
+  CHECK(rs.algorithms.split_ratio == 0.1);
+  CHECK(rs.algorithms.split_output_side);
+  CHECK(rs.algorithms.smoothquant_alpha == 0.8);
+  CHECK_FALSE(rs.algorithms.bias_correction);
+  CHECK(rs.algorithms.rounding == WeightRoundingAlgorithm::kGptq);
+  CHECK(rs.algorithms.gptq_act_order);
+  CHECK(rs.algorithms.gptq_damp == 0.05);
+  CHECK(rs.algorithms.gptq_block_size == 64);
+  const RuleSet on = parse_ok(R"({"algorithms": {"equalize": true, "smoothquant": true, "adaround": true}})");
+  CHECK(on.algorithms.equalize_iterations == 20);
+  CHECK(on.algorithms.smoothquant_alpha == 0.5);
+  CHECK(on.algorithms.rounding == WeightRoundingAlgorithm::kAdaRound);
+  CHECK(default_rule_set().algorithms.rounding == WeightRoundingAlgorithm::kNearest);
+  CHECK(default_rule_set().algorithms.bias_correction);
+  CHECK_FALSE(default_rule_set().algorithms.any_float_transform());
+
+  CHECK(parse_err(R"({"algorithms": {"gptq": true, "gpfq": true}})").find("algorithms.gpfq: only one of") != std::string::npos);
+  CHECK(parse_err(R"({"algorithms": {"smoothquant": {"alpha": 2}}})").find("algorithms.smoothquant.alpha: 2 is outside") != std::string::npos);
+  CHECK(parse_err(R"({"algorithms": {"equalize": {"iterations": 0}}})").find("algorithms.equalize.iterations") != std::string::npos);
+  CHECK(parse_err(R"({"algorithms": {"adaround": {"iteration": 5}}})").find("did you mean 'iterations'") != std::string::npos);
+  CHECK(parse_err(R"({"algorithms": {"split_channels": {"side": "both"}}})").find("expected input or output") != std::string::npos);
+  CHECK(parse_err(R"({"algorithms": {"gptq": 1}})").find("algorithms.gptq") != std::string::npos);
+}

@@ -121,6 +121,7 @@ Json summary_json(const CalibrateSummary& s, const QuantPlan& plan, const SqnrRe
             {"calibration_seconds", s.calibration_seconds},
             {"bias_corrected_nodes", s.bias_corrected_nodes},
             {"total_seconds", s.total_seconds},
+            {"validation_seconds", s.validation_seconds},
             {"rounding", s.rounding_algorithm},
             {"rounding_seconds", s.rounding ? s.rounding->seconds : 0.0},
             {"peak_rss_bytes", peak_rss_bytes()},
@@ -156,7 +157,7 @@ void print_summary(std::ostream& out, const CalibrateSummary& s, const QuantPlan
     }
     std::snprintf(buf, sizeof buf,
                   "%s: %zu layers in %.1f s (%lld passes, statistics peak %.0f MB, image cache %.0f MB), "
-                  "layer output error %.0f%% of round-to-nearest\n",
+                  "layer output error (excess over float weights) %.0f%% of round-to-nearest's\n",
                   s.rounding_algorithm.c_str(), r.layers.size(), r.seconds, static_cast<long long>(r.passes),
                   r.peak_stats_bytes / 1048576.0, s.image_cache_bytes / 1048576.0,
                   nearest > 0 ? 100 * rounded / nearest : 100.0);

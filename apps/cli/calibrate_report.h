@@ -28,6 +28,7 @@ struct CalibrateSummary {
   std::string model, calib_dir, val_dir, policy, rule_file;
   int64_t samples = 0, skipped = 0;
   double calibration_seconds = 0, total_seconds = 0;
+  double validation_seconds = 0;  // of total_seconds: the --val comparison
   int bias_corrected_nodes = 0;
   int64_t bias_correction_samples = 0;
   double bias_correction_seconds = 0;

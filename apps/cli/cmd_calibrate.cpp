@@ -430,6 +430,7 @@ int run_calibrate(const CalibrateArgs& a) {
   summary.image_cache_bytes = cache ? cache->bytes() : 0;
 
   // Accuracy on the validation folder: float and quantized, image by image.
+  const auto t_val = std::chrono::steady_clock::now();
   if (!a.val_dir.empty()) {
     auto val = scan_image_folder(a.val_dir);
     if (!val.is_ok()) return report_error(val.status());
@@ -451,6 +452,7 @@ int run_calibrate(const CalibrateArgs& a) {
     auto qa = measure_accuracy(**quant_session, *quantized, val_samples, val->classes, *pre, a.val_dir, ao);
     if (!qa.is_ok()) return report_error(qa.status());
     summary.val = ValComparison::from(*fa, *qa);
+    summary.validation_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_val).count();
     summary.val_dir = a.val_dir;
   }
 
