@@ -200,8 +200,10 @@ TEST_CASE("calibrate: unreadable and missing calibration images, unwritable outp
 TEST_CASE("calibrate: every post-training algorithm runs from the command line and reports per layer") {
   TempDir tmp;
   const std::string calib = small_folder(tmp).string();
+  // Every policy, with float transforms and a rounding algorithm each; the exports must load again.
   for (const std::string flags : {"--equalize --smoothquant --split-channels 0.05 --gptq=act-order",
-                                  "--equalize=5 --no-merge-bias --gpfq", "--adaround=50 --no-bias-correction"}) {
+                                  "--policy layerwise --equalize=5 --no-merge-bias --smoothquant=0.3 --gpfq",
+                                  "--policy finn --equalize --adaround=50 --no-bias-correction"}) {
     const std::string out = (tmp.path() / "out").string();
     fs::remove_all(out);
     auto r = run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --w-bits 4 --per-channel " + flags, tmp);
@@ -217,6 +219,12 @@ TEST_CASE("calibrate: every post-training algorithm runs from the command line a
     }
     CHECK(rounded < nearest);
     if (flags.find("--equalize") != std::string::npos) CHECK(!alg.at("float_transforms").empty());
-    CHECK(fs::exists(fs::path(out) / "fmnist_tiny_cnn.qcdq.onnx"));
+    for (const char* file : {"fmnist_tiny_cnn.qonnx.onnx", "fmnist_tiny_cnn.qcdq.onnx"}) {
+      const fs::path exported = fs::path(out) / file;
+      REQUIRE(fs::exists(exported));
+      auto info = run_qengine("info " + exported.string(), tmp);
+      INFO(info.out << info.err);
+      CHECK(info.exit_code == 0);
+    }
   }
 }
