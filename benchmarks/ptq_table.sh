@@ -80,9 +80,11 @@ PY
 run_model() {
   local model="$1" calib="$2" val="$3" limit="$4"
   local name; name="$(basename "$model" .onnx)"
-  for bc in "${bit_configs[@]}"; do
+  for wanted in $configs_wanted; do  # in the order CONFIGS gives
+    local bc="" bname bflags
+    for c in "${bit_configs[@]}"; do [[ "$c" == "$wanted|"* ]] && bc="$c"; done
+    [ -n "$bc" ] || { echo "ptq_table: unknown config $wanted" >&2; exit 1; }
     IFS='|' read -r bname bflags <<<"$bc"
-    case " $configs_wanted " in *" $bname "*) ;; *) continue ;; esac
     local best_json="" best_sqnr=-1e9 best_name=""
     for m in "${methods[@]}" "${combos[@]}"; do
       IFS='|' read -r mname mflags <<<"$m"

@@ -273,9 +273,7 @@ Result<std::vector<float>> adaround_solve(const LayerProblem& p, const AdaRoundO
     if (q != grid_integer(p, i, round_to_grid(p, i, p.w[e]))) ++s.flipped;
   }
   if (stats) {
-    std::vector<float> rtn(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) rtn[static_cast<size_t>(i)] = round_to_grid(p, i, p.w[static_cast<size_t>(i)]);
-    s.loss_rtn = excess_error(p, h, c, rtn);
+    s.loss_rtn = excess_error(p, h, c, round_all_to_grid(p));
     s.loss_final = excess_error(p, h, c, result);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     *stats = s;

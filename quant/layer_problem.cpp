@@ -29,6 +29,12 @@ float round_to_grid(const LayerProblem& p, int64_t i, double w) {
   return grid_value(p, i, v);
 }
 
+std::vector<float> round_all_to_grid(const LayerProblem& p) {
+  std::vector<float> out(p.w.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = round_to_grid(p, static_cast<int64_t>(i), p.w[i]);
+  return out;
+}
+
 double layer_weight_error(const LayerProblem& p, const std::vector<float>& w_tilde) {
   double total = 0;
   std::vector<double> d(static_cast<size_t>(p.k));

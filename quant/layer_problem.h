@@ -38,6 +38,8 @@ struct LayerProblem {
 
 // The quantizer's own choice for element i: (clip(round(w/s + z)) − z) · s, as FakeQuant.
 float round_to_grid(const LayerProblem& p, int64_t i, double w);
+// round_to_grid of every element: the round-to-nearest baseline the algorithms are measured against.
+std::vector<float> round_all_to_grid(const LayerProblem& p);
 // The integer for element i of a value already on the grid (or anywhere: rounded to nearest).
 double grid_integer(const LayerProblem& p, int64_t i, double w);
 // (clip(q) − z) · s for an integer q of element i.

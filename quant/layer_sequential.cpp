@@ -177,9 +177,8 @@ Status solve_target(const Graph& float_graph, Graph& quant_graph, const Target& 
     p.samples = stats.samples();
     QE_ASSIGN_OR_RETURN(std::vector<float> solved, solver(p));
     if (solved.size() != n) return internal_error("the solver returned ", solved.size(), " weights for ", n);
-    std::vector<float> nearest(n);
+    const std::vector<float> nearest = round_all_to_grid(p);
     for (size_t i = 0; i < n; ++i) {
-      nearest[i] = round_to_grid(p, static_cast<int64_t>(i), p.w[i]);
       if (grid_value(p, static_cast<int64_t>(i), grid_integer(p, static_cast<int64_t>(i), solved[i])) != solved[i]) {
         return internal_error("the solver's weight ", i, " (", solved[i], ") is not on the grid");
       }

@@ -149,12 +149,6 @@ double output_error(const Samples& s, const LayerProblem& p, const std::vector<f
   return total;
 }
 
-std::vector<float> round_to_nearest(const LayerProblem& p) {
-  std::vector<float> q(p.w.size());
-  for (size_t i = 0; i < q.size(); ++i) q[i] = round_to_grid(p, static_cast<int64_t>(i), p.w[i]);
-  return q;
-}
-
 // Every element is on its grid (its integer reproduces it exactly) and is floor(w/s) + z or
 // that + 1, clipped: AdaRound only chooses between the two neighbours.
 void check_on_grid_between_neighbours(const LayerProblem& p, const std::vector<float>& w_tilde) {
@@ -191,7 +185,7 @@ TEST_CASE("AdaRound lowers the output error well below round-to-nearest") {
       auto solved = adaround_solve(p, {}, &stats);
       REQUIRE(solved.is_ok());
       check_on_grid_between_neighbours(p, *solved);
-      const std::vector<float> rtn = round_to_nearest(p);
+      const std::vector<float> rtn = round_all_to_grid(p);
       const double floor_error = output_error(s, p, p.w);  // the input quantization's share
       const double err_rtn = output_error(s, p, rtn), err_ada = output_error(s, p, *solved);
       const double ratio = err_ada / err_rtn;
@@ -264,7 +258,7 @@ TEST_CASE("AdaRound handles odd sizes and dead input features") {
         REQUIRE(solved.is_ok());
         check_on_grid_between_neighbours(p, *solved);
         CHECK(std::isfinite(stats.loss_final));
-        const std::vector<float> rtn = round_to_nearest(p);
+        const std::vector<float> rtn = round_all_to_grid(p);
         // Nothing ties a dead feature's weights to the loss: only the regulariser moves them,
         // towards the nearer neighbour.
         for (int64_t r = 0; r < rows; ++r) {
@@ -296,7 +290,7 @@ TEST_CASE("AdaRound with no iterations rounds the initialisation: floor + (frac 
   auto solved = adaround_solve(p, none, &stats);
   REQUIRE(solved.is_ok());
   check_on_grid_between_neighbours(p, *solved);
-  const std::vector<float> rtn = round_to_nearest(p);
+  const std::vector<float> rtn = round_all_to_grid(p);
   int64_t ties = 0;
   for (size_t e = 0; e < p.w.size(); ++e) {
     const int64_t i = static_cast<int64_t>(e);

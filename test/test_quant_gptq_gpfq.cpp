@@ -154,12 +154,6 @@ LayerProblem make_problem(const Inputs& in, int64_t rows, int bits, Grid grid, u
   return p;
 }
 
-std::vector<float> round_to_nearest(const LayerProblem& p) {
-  std::vector<float> out(p.w.size());
-  for (size_t i = 0; i < out.size(); ++i) out[i] = round_to_grid(p, static_cast<int64_t>(i), p.w[i]);
-  return out;
-}
-
 // Elements that are not exactly a grid point (q − z) · s with q in [min_int, max_int].
 int64_t off_grid_count(const LayerProblem& p, const std::vector<float>& v) {
   if (v.size() != p.w.size()) return static_cast<int64_t>(p.w.size()) + 1;
@@ -343,7 +337,7 @@ TEST_CASE("GPTQ and GPFQ land on the grid and beat round-to-nearest") {
     for (int bits : {4, 3}) {
       for (Grid grid : {Grid::kPerChannel, Grid::kPerTensor, Grid::kPerGroupOf8, Grid::kAsymmetric}) {
         const LayerProblem p = make_problem(*in, 48, bits, grid, 100 + bits);
-        const std::vector<float> rtn = round_to_nearest(p);
+        const std::vector<float> rtn = round_all_to_grid(p);
         auto gptq = gptq_solve(p);
         GptqOptions act;
         act.act_order = true;
@@ -435,7 +429,7 @@ TEST_CASE("GPFQ by decreasing input norm beats index order") {
           auto a = gpfq_solve(p, in_index_order), b = gpfq_solve(p);
           REQUIRE(a.is_ok());
           REQUIRE(b.is_ok());
-          const double rtn = sample_output_error(p, in, round_to_nearest(p));
+          const double rtn = sample_output_error(p, in, round_all_to_grid(p));
           index_total += sample_output_error(p, in, *a) / rtn;
           norm_total += sample_output_error(p, in, *b) / rtn;
           ++layers;
@@ -547,7 +541,7 @@ void time_solvers(int64_t k, int64_t rows) {
   REQUIRE(gpfq.is_ok());
   CHECK(off_grid_count(p, *gptq) == 0);
   CHECK(off_grid_count(p, *gpfq) == 0);
-  const double rtn = layer_weight_error(p, round_to_nearest(p));
+  const double rtn = layer_weight_error(p, round_all_to_grid(p));
   const double ratio = layer_weight_error(p, *gptq) / rtn;
   std::printf("k = %lld, rows = %lld: GPTQ %.2f s, GPTQ act-order %.2f s, GPFQ %.2f s (GPTQ/RTN weight error %.3f)\n",
               static_cast<long long>(k), static_cast<long long>(rows), t_gptq, t_act, t_gpfq, ratio);
