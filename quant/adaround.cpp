@@ -108,14 +108,6 @@ MatrixD constant_gradient(const LayerProblem& p, const MatrixD& h) {
   return c;
 }
 
-// ‖W̃X̃ − WX‖² − ‖WX̃ − WX‖² = Σ_rows dᵀ h d + 2 dᵀ (h − g) w with d = w̃ − w.
-double excess_error(const LayerProblem& p, const MatrixD& h, const MatrixD& c, const std::vector<float>& w_tilde) {
-  MatrixD d = map_rows_k(w_tilde, p.rows, p.k) - map_rows_k(p.w, p.rows, p.k);
-  MatrixD dh;
-  dh.noalias() = d * h;
-  return (d.array() * (dh.array() + 2 * c.array())).sum();
-}
-
 // (W̃ − W) · h, the one O(rows·k²) product of every step. Baseline x86-64 builds give Eigen
 // only SSE2, so where the CPU has AVX2 / AVX-512 the engine's own float GEMM microkernels are
 // used instead (h packed once; single-threaded, each tile accumulated in a fixed order).
@@ -273,8 +265,8 @@ Result<std::vector<float>> adaround_solve(const LayerProblem& p, const AdaRoundO
     if (q != grid_integer(p, i, round_to_grid(p, i, p.w[e]))) ++s.flipped;
   }
   if (stats) {
-    s.loss_rtn = excess_error(p, h, c, round_all_to_grid(p));
-    s.loss_final = excess_error(p, h, c, result);
+    s.loss_rtn = excess_output_error(p, round_all_to_grid(p));
+    s.loss_final = excess_output_error(p, result);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     *stats = s;
   }

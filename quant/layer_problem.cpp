@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <Eigen/Dense>
+
 #include "engine/quant_rounding.h"
 #include "kernels/quant/fake_quant.h"
 
@@ -33,6 +35,23 @@ std::vector<float> round_all_to_grid(const LayerProblem& p) {
   std::vector<float> out(p.w.size());
   for (size_t i = 0; i < out.size(); ++i) out[i] = round_to_grid(p, static_cast<int64_t>(i), p.w[i]);
   return out;
+}
+
+double excess_output_error(const LayerProblem& p, const std::vector<float>& w_tilde) {
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Map<const RowMajor> h(p.h.data(), p.k, p.k);
+  RowMajor d(p.rows, p.k), w(p.rows, p.k);
+  for (size_t i = 0; i < p.w.size(); ++i) {
+    d.data()[i] = static_cast<double>(w_tilde[i]) - p.w[i];
+    w.data()[i] = p.w[i];
+  }
+  double cross = 0;
+  if (!p.g.empty()) {
+    const Eigen::Map<const RowMajor> g(p.g.data(), p.k, p.k);
+    const RowMajor c = w * (h - g.transpose());  // row r: (h − g) w_r, h symmetric
+    cross = 2 * d.cwiseProduct(c).sum();
+  }
+  return (d * h).cwiseProduct(d).sum() + cross;
 }
 
 double layer_weight_error(const LayerProblem& p, const std::vector<float>& w_tilde) {

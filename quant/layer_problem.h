@@ -45,6 +45,12 @@ double grid_integer(const LayerProblem& p, int64_t i, double w);
 // (clip(q) − z) · s for an integer q of element i.
 float grid_value(const LayerProblem& p, int64_t i, double q);
 
+// The layer's output error in excess of its float weights', on the inputs it really gets:
+//   ‖W̃X̃ − WX‖² − ‖WX̃ − WX‖² = Σ_rows dᵀhd + 2dᵀ(h − g)w,  d = w̃ − w
+// (g = h when p.g is empty: then Σ_rows dᵀhd). Negative when w̃ compensates input error. The
+// per-layer figure reports and AdaRound's statistics give.
+double excess_output_error(const LayerProblem& p, const std::vector<float>& w_tilde);
+
 // Σ_rows (w̃ − w)ᵀ h (w̃ − w): the output error energy of w̃ on the quantized inputs (ignores
 // the input error; GPTQ's objective). For tests and reports.
 double layer_weight_error(const LayerProblem& p, const std::vector<float>& w_tilde);

@@ -6,11 +6,11 @@
 #include <thread>
 #include <unordered_map>
 
-#include <Eigen/Dense>
 
 #include "engine/core/thread_pool.h"
 #include "engine/session.h"
 #include "graph/quant_params.h"
+#include "kernels/elementwise/broadcast.h"
 #include "quant/layer_stats.h"
 #include "quant/quant_math.h"
 
@@ -30,47 +30,18 @@ struct Target {
   std::string quant_input, float_input;  // value names
 };
 
-// `t` (numpy-broadcastable to `shape`) expanded to one value per element of `shape`.
-std::vector<float> broadcast_to(const Tensor& t, const Shape& shape) {
-  const int rank = shape.rank(), trank = t.shape().rank();
-  std::vector<int64_t> stride(static_cast<size_t>(rank), 0);
-  int64_t s = 1;
-  for (int d = trank - 1; d >= 0; --d) {
-    const int axis = rank - trank + d;
-    if (t.shape()[d] != 1) stride[static_cast<size_t>(axis)] = s;
-    s *= t.shape()[d];
-  }
+// `t` (numpy-broadcastable to `shape`) expanded to one value per element of `shape`, through the
+// engine's own broadcasting plan.
+Result<std::vector<float>> broadcast_to(const Tensor& t, const Shape& shape) {
+  QE_ASSIGN_OR_RETURN(kernels::BroadcastPlan plan, kernels::plan_broadcast({t.shape()}, shape));
   std::vector<float> out(static_cast<size_t>(shape.numel()));
-  std::vector<int64_t> idx(static_cast<size_t>(rank), 0);
   const float* src = t.data<float>();
-  for (int64_t i = 0; i < shape.numel(); ++i) {
-    int64_t off = 0;
-    for (int d = 0; d < rank; ++d) off += idx[static_cast<size_t>(d)] * stride[static_cast<size_t>(d)];
-    out[static_cast<size_t>(i)] = src[off];
-    for (int d = rank - 1; d >= 0; --d) {
-      if (++idx[static_cast<size_t>(d)] < shape[d]) break;
-      idx[static_cast<size_t>(d)] = 0;
+  kernels::broadcast_for_each(plan, nullptr, plan.numel(), [&](const int64_t* in_off, int64_t out_off, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      out[static_cast<size_t>(out_off + i)] = src[plan.inner_repeat[0] ? in_off[0] : in_off[0] + i];
     }
-  }
+  });
   return out;
-}
-
-// The layer's output error in excess of its float weights', on the inputs it really gets:
-//   ‖W̃X̃ − WX‖² − ‖WX̃ − WX‖² = Σ_rows (w̃ᵀhw̃ − 2w̃ᵀgw) − (wᵀhw − 2wᵀgw)
-// with g = h when the float inputs were not collected (then it is Σ_rows dᵀhd, d = w̃ − w).
-double excess_output_error(const LayerProblem& p, const std::vector<float>& w_tilde) {
-  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  Eigen::Map<const RowMajor> h(p.h.data(), p.k, p.k);
-  Eigen::Map<const RowMajor> g(p.g.empty() ? p.h.data() : p.g.data(), p.k, p.k);
-  RowMajor wt(p.rows, p.k), w(p.rows, p.k);
-  for (size_t i = 0; i < p.w.size(); ++i) {
-    wt.data()[i] = w_tilde[i];
-    w.data()[i] = p.w[i];
-  }
-  const RowMajor target = w * g.transpose();  // row r: g·w_r
-  const double solved = (wt * h).cwiseProduct(wt).sum() - 2 * wt.cwiseProduct(target).sum();
-  const double float_weights = (w * h).cwiseProduct(w).sum() - 2 * w.cwiseProduct(target).sum();
-  return solved - float_weights;
 }
 
 Result<std::vector<Target>> find_targets(const Graph& float_graph, const Graph& quant_graph, const QuantPlan& plan,
@@ -151,8 +122,8 @@ Result<Tensor> input_of(Session* session, const Graph& g, const std::string& val
 Status solve_target(const Graph& float_graph, Graph& quant_graph, const Target& t, LayerInputStats& stats,
                     const LayerSolver& solver, LayerRoundingRecord& record) {
   const Tensor& w = float_graph.value(t.weight).constant;
-  const std::vector<float> scale = broadcast_to(t.params.scale, w.shape());
-  const std::vector<float> zero = broadcast_to(t.params.zero_point, w.shape());
+  QE_ASSIGN_OR_RETURN(const std::vector<float> scale, broadcast_to(t.params.scale, w.shape()));
+  QE_ASSIGN_OR_RETURN(const std::vector<float> zero, broadcast_to(t.params.zero_point, w.shape()));
   Tensor rounded = w.clone();
   const LayerGemmForm& f = t.form;
   for (int64_t grp = 0; grp < f.groups; ++grp) {
