@@ -6,6 +6,7 @@
 #include "engine/session.h"
 #include "graph/quant_params.h"
 #include "quant/quant_math.h"
+#include "quant/session_values.h"
 
 namespace qe {
 
@@ -40,22 +41,22 @@ Result<Tensor> weight_error(const Graph& float_graph, const Graph& quant_graph, 
 Result<std::vector<std::vector<double>>> input_means(const Graph& g, const std::vector<Target>& targets,
                                                      const BatchSource& source, int max_batches, int threads,
                                                      int64_t* samples) {
-  SessionOptions so;
-  so.num_threads = threads;
-  so.fold_batch_norm = false;   // the graph is canonical already
-  so.fuse_activations = false;  // keeps every activation observable
-  QE_ASSIGN_OR_RETURN(auto session, Session::create(g, so));
-  std::unordered_map<std::string, std::vector<size_t>> by_name;
-  for (size_t i = 0; i < targets.size(); ++i) by_name[g.value(targets[i].input).name].push_back(i);
+  QE_ASSIGN_OR_RETURN(auto session, Session::create(g, observing_session_options(threads)));
+  // One watched index per distinct input name; several targets may read the same value.
+  std::unordered_map<std::string, int> watched;
+  std::vector<std::vector<size_t>> readers;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto [it, added] = watched.emplace(g.value(targets[i].input).name, static_cast<int>(readers.size()));
+    if (added) readers.emplace_back();
+    readers[static_cast<size_t>(it->second)].push_back(i);
+  }
   std::vector<std::vector<double>> sums(targets.size());
   std::vector<int64_t> counts(targets.size(), 0);
   for (size_t i = 0; i < targets.size(); ++i) sums[i].assign(static_cast<size_t>(targets[i].in_channels), 0.0);
-  Status observed = Status::ok();
-  auto accumulate = [&](size_t t, const TensorView& data, const std::string& name) {
+  auto accumulate = [&](size_t t, const TensorView& data) -> Status {
     const Shape& s = data.shape;
     if (s.rank() < 2 || s[1] != targets[t].in_channels) {
-      observed = internal_error("bias correction: input '", name, "' has shape ", s.to_string());
-      return;
+      return internal_error("bias correction: input '", g.value(targets[t].input).name, "' has shape ", s.to_string());
     }
     const int64_t n = s[0], c = s[1], inner = s.numel() / (n * c);
     const float* x = data.as<float>();
@@ -68,26 +69,16 @@ Result<std::vector<std::vector<double>>> input_means(const Graph& g, const std::
       }
     }
     counts[t] += n * inner;
+    return Status::ok();
   };
-  std::vector<Tensor> batch;
-  for (int batches = 0; max_batches <= 0 || batches < max_batches; ++batches) {
-    QE_ASSIGN_OR_RETURN(bool more, source(batch));
-    if (!more) break;
-    *samples += batch.empty() ? 0 : batch[0].shape()[0];
-    // Graph inputs are never "produced": account for them directly.
-    for (size_t i = 0; i < g.inputs().size() && i < batch.size(); ++i) {
-      auto it = by_name.find(g.value(g.inputs()[i]).name);
-      if (it == by_name.end()) continue;
-      for (size_t t : it->second) accumulate(t, batch[i].view(), it->first);
-    }
-    auto out = session->run_observed(batch, [&](const Graph& pg, ValueId v, const TensorView& data) {
-      auto it = by_name.find(pg.value(v).name);
-      if (it == by_name.end() || data.dtype != DType::kF32) return;
-      for (size_t t : it->second) accumulate(t, data, it->first);
-    });
-    if (!out.is_ok()) return out.status();
-    QE_RETURN_IF_ERROR(observed);
-  }
+  QE_RETURN_IF_ERROR(stream_watched_values(
+      *session, watched, source, max_batches,
+      [&](int index, const TensorView& data) -> Status {
+        if (data.dtype != DType::kF32) return Status::ok();
+        for (size_t t : readers[static_cast<size_t>(index)]) QE_RETURN_IF_ERROR(accumulate(t, data));
+        return Status::ok();
+      },
+      samples));
   for (size_t i = 0; i < targets.size(); ++i) {
     if (counts[i] == 0) {
       return internal_error("bias correction: input '", g.value(targets[i].input).name, "' was never observed");

@@ -137,11 +137,7 @@ Result<CalibrationResult> calibrate(const Graph& g, const QuantPlan& plan, const
 
   CalibrationResult result;
   if (!observed.empty()) {
-    SessionOptions so;
-    so.num_threads = opts.num_threads;
-    so.fold_batch_norm = false;   // the graph is already canonical
-    so.fuse_activations = false;  // fusion would hide the values we observe
-    QE_ASSIGN_OR_RETURN(auto session, Session::create(g, so));
+    QE_ASSIGN_OR_RETURN(auto session, Session::create(g, observing_session_options(opts.num_threads)));
     const Graph& sg = session->graph();
     for (const ObservedValue& ov : observed) {
       if (sg.find_value(ov.name) == kNoValue) {

@@ -12,6 +12,7 @@
 #include "graph/quant_params.h"
 #include "kernels/elementwise/broadcast.h"
 #include "quant/layer_stats.h"
+#include "quant/session_values.h"
 #include "quant/quant_math.h"
 
 namespace qe {
@@ -99,11 +100,7 @@ Result<std::unique_ptr<Session>> prefix_session(const Graph& g, const std::strin
   if (g.is_graph_input(v)) return std::unique_ptr<Session>();
   Graph prefix = g;
   prefix.set_outputs({v});
-  SessionOptions so;
-  so.num_threads = threads;
-  so.fold_batch_norm = false;
-  so.fuse_activations = false;
-  return Session::create(std::move(prefix), so);
+  return Session::create(std::move(prefix), observing_session_options(threads));
 }
 
 Result<Tensor> input_of(Session* session, const Graph& g, const std::string& value, const std::vector<Tensor>& batch) {

@@ -32,4 +32,37 @@ Status SessionValues::prepare(const std::vector<Tensor>& inputs) {
   return Status::ok();
 }
 
+SessionOptions observing_session_options(int num_threads) {
+  SessionOptions so;
+  so.num_threads = num_threads;
+  so.fold_batch_norm = false;
+  so.fuse_activations = false;
+  return so;
+}
+
+Status stream_watched_values(Session& session, const std::unordered_map<std::string, int>& watched,
+                             const BatchSource& source, int max_batches,
+                             const std::function<Status(int, const TensorView&)>& fn, int64_t* samples) {
+  SessionValues values(session, watched);
+  std::vector<Tensor> batch;
+  for (int batches = 0; max_batches <= 0 || batches < max_batches; ++batches) {
+    batch.clear();
+    QE_ASSIGN_OR_RETURN(bool more, source(batch));
+    if (!more) break;
+    if (samples && !batch.empty()) *samples += batch[0].shape().rank() > 0 ? batch[0].shape()[0] : 1;
+    QE_RETURN_IF_ERROR(values.prepare(batch));
+    Status first = Status::ok();
+    for (const auto& [i, t] : values.direct()) {
+      if (first.is_ok()) first = fn(i, t.view());
+    }
+    auto ran = session.run_observed(batch, [&](const Graph&, ValueId v, const TensorView& data) {
+      const int i = values.index(v);
+      if (i >= 0 && first.is_ok()) first = fn(i, data);
+    });
+    QE_RETURN_IF_ERROR(ran.status());
+    QE_RETURN_IF_ERROR(first);
+  }
+  return Status::ok();
+}
+
 }  // namespace qe

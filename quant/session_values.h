@@ -4,6 +4,7 @@
 // ValueObserver, so callers read them from here instead.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -11,6 +12,7 @@
 
 #include "engine/core/tensor.h"
 #include "engine/session.h"
+#include "quant/calibrator.h"
 
 namespace qe {
 
@@ -41,5 +43,19 @@ class SessionValues {
   std::vector<std::pair<int, size_t>> inputs_;  // (caller's index, graph-input position)
   std::vector<std::pair<int, Tensor>> direct_;
 };
+
+// A session on a canonical graph that keeps every value observable: BatchNormalization is
+// not folded (the graph is canonical already) and activations are not fused into their
+// producers.
+SessionOptions observing_session_options(int num_threads);
+
+// Runs the batches of `source` (at most `max_batches`; <= 0: all) through `session` and calls
+// `fn(index, data)` for every watched value (name → index) of every batch: graph inputs and
+// constants directly, computed values as the session produces them. The first error `fn`
+// returns ends the stream after that batch's run. `samples`, when given, adds each batch's
+// size (dim 0 of its first input; 1 for a scalar input).
+Status stream_watched_values(Session& session, const std::unordered_map<std::string, int>& watched,
+                             const BatchSource& source, int max_batches,
+                             const std::function<Status(int, const TensorView&)>& fn, int64_t* samples = nullptr);
 
 }  // namespace qe

@@ -370,11 +370,7 @@ Status scale_sink_weights(Graph& g, const Sink& sink, const std::vector<float>& 
 Result<std::vector<std::vector<float>>> collect_abs_max(const Graph& g, const std::vector<ChannelTap>& taps,
                                                         const BatchSource& source, int max_batches, int num_threads,
                                                         int64_t* samples) {
-  SessionOptions so;
-  so.num_threads = num_threads;
-  so.fold_batch_norm = false;   // the graph is canonical already
-  so.fuse_activations = false;  // keeps every activation observable
-  QE_ASSIGN_OR_RETURN(auto session, Session::create(g, so));
+  QE_ASSIGN_OR_RETURN(auto session, Session::create(g, observing_session_options(num_threads)));
   std::unordered_map<std::string, int> by_name;
   std::vector<std::vector<int>> same_value(taps.size());  // taps after the first for one name
   for (size_t i = 0; i < taps.size(); ++i) {
@@ -382,13 +378,11 @@ Result<std::vector<std::vector<float>>> collect_abs_max(const Graph& g, const st
     if (!added) same_value[static_cast<size_t>(it->second)].push_back(static_cast<int>(i));
   }
   std::vector<std::vector<float>> maxima(taps.size());
-  Status observed = Status::ok();
-  auto accumulate_one = [&](size_t t, const TensorView& data) {
+  auto accumulate_one = [&](size_t t, const TensorView& data) -> Status {
     const Shape& s = data.shape;
     const size_t axis = static_cast<size_t>(taps[t].channel_axis);
     if (data.dtype != DType::kF32 || axis >= s.rank()) {
-      if (observed.is_ok()) observed = internal_error("channel statistics: value '", taps[t].value, "' has shape ", s.to_string());
-      return;
+      return internal_error("channel statistics: value '", taps[t].value, "' has shape ", s.to_string());
     }
     int64_t outer = 1, inner = 1;
     for (size_t i = 0; i < axis; ++i) outer *= s[i];
@@ -397,8 +391,7 @@ Result<std::vector<std::vector<float>>> collect_abs_max(const Graph& g, const st
     std::vector<float>& m = maxima[t];
     if (m.empty()) m.assign(static_cast<size_t>(channels), 0.0f);
     if (static_cast<int64_t>(m.size()) != channels) {
-      if (observed.is_ok()) observed = internal_error("channel statistics: value '", taps[t].value, "' changed its channel count");
-      return;
+      return internal_error("channel statistics: value '", taps[t].value, "' changed its channel count");
     }
     const float* x = data.as<float>();
     for (int64_t o = 0; o < outer; ++o) {
@@ -409,27 +402,15 @@ Result<std::vector<std::vector<float>>> collect_abs_max(const Graph& g, const st
         m[static_cast<size_t>(c)] = best;
       }
     }
+    return Status::ok();
   };
-  auto accumulate = [&](int index, const TensorView& data) {
-    accumulate_one(static_cast<size_t>(index), data);
-    for (int other : same_value[static_cast<size_t>(index)]) accumulate_one(static_cast<size_t>(other), data);
+  auto accumulate = [&](int index, const TensorView& data) -> Status {
+    QE_RETURN_IF_ERROR(accumulate_one(static_cast<size_t>(index), data));
+    for (int other : same_value[static_cast<size_t>(index)]) QE_RETURN_IF_ERROR(accumulate_one(static_cast<size_t>(other), data));
+    return Status::ok();
   };
-  SessionValues values(*session, by_name);
-  std::vector<Tensor> batch;
-  for (int batches = 0; max_batches <= 0 || batches < max_batches; ++batches) {
-    batch.clear();
-    QE_ASSIGN_OR_RETURN(bool more, source(batch));
-    if (!more) break;
-    if (samples) *samples += !batch.empty() && batch[0].shape().rank() > 0 ? batch[0].shape()[0] : 1;
-    QE_RETURN_IF_ERROR(values.prepare(batch));
-    for (const auto& [i, t] : values.direct()) accumulate(i, t.view());
-    auto ran = session->run_observed(batch, [&](const Graph&, ValueId v, const TensorView& data) {
-      const int i = values.index(v);
-      if (i >= 0) accumulate(i, data);
-    });
-    if (!ran.is_ok()) return ran.status().with_context("smoothquant statistics: ");
-    QE_RETURN_IF_ERROR(observed);
-  }
+  Status streamed = stream_watched_values(*session, by_name, source, max_batches, accumulate, samples);
+  if (!streamed.is_ok()) return streamed.with_context("smoothquant statistics: ");
   return maxima;
 }
 

@@ -155,10 +155,7 @@ Result<SqnrReport> measure_sqnr(const Graph& fg, const Graph& qg, const QuantPla
     if (!act_io[q].first.empty()) fq_input[q] = quant_names.at(act_io[q].first);
   }
 
-  SessionOptions so;
-  so.num_threads = options.num_threads;
-  so.fold_batch_norm = false;
-  so.fuse_activations = false;  // keeps every layer output observable in both graphs
+  const SessionOptions so = observing_session_options(options.num_threads);
   QE_ASSIGN_OR_RETURN(auto float_session, Session::create(fg, so));
   QE_ASSIGN_OR_RETURN(auto quant_session, Session::create(qg, so));
 
