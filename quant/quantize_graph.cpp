@@ -49,4 +49,15 @@ BatchSourceFactory tensor_batch_passes(const Tensor& images, int64_t batch) {
   return [&images, batch]() -> Result<BatchSource> { return tensor_batches(images, batch); };
 }
 
+BatchSourceFactory batch_list_passes(const std::vector<std::vector<Tensor>>& batches) {
+  return [&batches]() -> Result<BatchSource> {
+    auto next = std::make_shared<size_t>(0);
+    return BatchSource([&batches, next](std::vector<Tensor>& inputs) -> Result<bool> {
+      if (*next >= batches.size()) return false;
+      inputs = batches[(*next)++];
+      return true;
+    });
+  };
+}
+
 }  // namespace qe

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "graph/graph.h"
 #include "quant/calibrator.h"
@@ -25,5 +26,8 @@ Result<Graph> quantize_graph(const Graph& model, const RuleSet& rules, std::stri
 BatchSource tensor_batches(const Tensor& images, int64_t batch);
 // A new tensor_batches() pass per call.
 BatchSourceFactory tensor_batch_passes(const Tensor& images, int64_t batch);
+// A replay of `batches` (each one batch's inputs, in graph-input order) per call. The list must
+// outlive the factory and its sources.
+BatchSourceFactory batch_list_passes(const std::vector<std::vector<Tensor>>& batches);
 
 }  // namespace qe

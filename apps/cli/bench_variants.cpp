@@ -1,7 +1,6 @@
 #include "apps/cli/bench_variants.h"
 
 #include <cstdio>
-#include <memory>
 
 #include "quant/quantize_graph.h"
 
@@ -25,15 +24,9 @@ Result<Graph> quantize_for_latency(const Graph& model, int w_bits, int a_bits, c
   flags.a_bits = a_bits;
   if (w_bits < 8 || a_bits < 8) flags.first_last_bits = 8;
   QE_RETURN_IF_ERROR(apply_flags(rules, flags));
-  BatchSourceFactory passes = [&calib]() -> Result<BatchSource> {
-    auto next = std::make_shared<size_t>(0);
-    return BatchSource([&calib, next](std::vector<Tensor>& inputs) -> Result<bool> {
-      if (*next >= calib.size()) return false;
-      inputs = {calib[(*next)++]};
-      return true;
-    });
-  };
-  return quantize_graph(model, rules, "full", passes);
+  std::vector<std::vector<Tensor>> batches;
+  for (const Tensor& t : calib) batches.push_back({t});
+  return quantize_graph(model, rules, "full", batch_list_passes(batches));
 }
 
 }  // namespace qe::cli

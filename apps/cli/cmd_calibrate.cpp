@@ -25,6 +25,7 @@
 #include "frontends/onnx/onnx_import.h"
 #include "frontends/onnx/quant_export.h"
 #include "quant/ptq_pipeline.h"
+#include "quant/quantize_graph.h"
 #include "quant/calibrator.h"
 #include "quant/finn_checker.h"
 #include "quant/lower_trunc.h"
@@ -165,16 +166,7 @@ Status apply_algorithm_flags(const CalibrateArgs& a, PtqConfig& c) {
 class CachedBatches {
  public:
   explicit CachedBatches(std::vector<std::vector<Tensor>> batches) : batches_(std::move(batches)) {}
-  BatchSourceFactory passes() const {
-    return [this]() -> Result<BatchSource> {
-      auto next = std::make_shared<size_t>(0);
-      return BatchSource([this, next](std::vector<Tensor>& inputs) -> Result<bool> {
-        if (*next >= batches_.size()) return false;
-        inputs = batches_[(*next)++];
-        return true;
-      });
-    };
-  }
+  BatchSourceFactory passes() const { return batch_list_passes(batches_); }
   int64_t bytes() const {
     int64_t total = 0;
     for (const auto& b : batches_) {
