@@ -238,23 +238,35 @@ Eigen::ArrayXf optimise_rounding(const LayerProblem& p, const AdaRoundOptions& o
   return (sigma * (kZeta - kGamma) + kGamma).max(0.f).min(1.f);
 }
 
+// `opts` with iterations cut to what max_multiply_adds affords for this layer.
+AdaRoundOptions with_affordable_iterations(const LayerProblem& p, const AdaRoundOptions& opts) {
+  AdaRoundOptions o = opts;
+  if (opts.max_multiply_adds > 0) {
+    const double per_step = static_cast<double>(p.rows) * static_cast<double>(p.k) * static_cast<double>(p.k);
+    const double affordable = opts.max_multiply_adds / std::max(per_step, 1.0);
+    o.iterations = std::min(opts.iterations, std::max(opts.min_iterations, static_cast<int>(std::min(affordable, 1e9))));
+  }
+  return o;
+}
+
 }  // namespace
 
 Result<std::vector<float>> adaround_solve(const LayerProblem& p, const AdaRoundOptions& opts, AdaRoundStats* stats) {
   const auto start = std::chrono::steady_clock::now();
   QE_RETURN_IF_ERROR(validate(p, opts));
+  const AdaRoundOptions steps = with_affordable_iterations(p, opts);
   const int64_t n = p.rows * p.k;
   const GridPosition grid = locate_on_grid(p);
   const MatrixD h = Eigen::Map<const MatrixD>(p.h.data(), p.k, p.k);
   const MatrixD c = constant_gradient(p, h);
-  const Eigen::ArrayXf soft = optimise_rounding(p, opts, grid, h, c);
+  const Eigen::ArrayXf soft = optimise_rounding(p, steps, grid, h, c);
 
   std::vector<float> result(static_cast<size_t>(n));
   AdaRoundStats s;
   for (int64_t i = 0; i < n; ++i) {
     const size_t e = static_cast<size_t>(i);
     // Clipped elements land on the clip bound whichever way they round.
-    const bool up = opts.iterations == 0 || !grid.free[e] ? grid.frac[e] >= 0.5f : soft[i] >= 0.5f;
+    const bool up = steps.iterations == 0 || !grid.free[e] ? grid.frac[e] >= 0.5f : soft[i] >= 0.5f;
     const double q = std::clamp(grid.floor_q[e] + (up ? 1 : 0), static_cast<double>(p.min_int),
                                 static_cast<double>(p.max_int));
     result[e] = grid_value(p, i, q);

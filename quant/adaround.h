@@ -30,6 +30,11 @@ struct AdaRoundOptions {
   double beta_start = 20, beta_end = 2;  // cosine annealing of β after the warm-up (as AIMET)
   double warmup = 0.2;                   // fraction of iterations without the regulariser
   double learning_rate = 3e-2;           // Adam on V (tuned for 1000 full-batch steps)
+  // Each step costs rows·k² multiply-adds (one product with h). When > 0, a layer whose
+  // `iterations` steps would cost more gets fewer, never below min_iterations (wide layers such
+  // as ResNet's 512×4608 stay within seconds). 0: always `iterations`.
+  double max_multiply_adds = 0;
+  int min_iterations = 100;
 };
 
 struct AdaRoundStats {

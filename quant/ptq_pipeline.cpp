@@ -97,15 +97,8 @@ Result<RefineReport> refine_quantized_graph(const Graph& float_graph, Graph& qua
         ao.iterations = config.adaround_iterations;
         ao.reg_weight = config.adaround_reg_weight;
         lo.need_float_inputs = true;
-        // Each step costs rows·k² multiply-adds (one product with h): wide layers (ResNet's
-        // 512×4608) get fewer steps, never below 100, so that one layer stays within seconds.
-        solver = [ao](const LayerProblem& p) {
-          AdaRoundOptions o = ao;
-          const double per_step = static_cast<double>(p.rows) * static_cast<double>(p.k) * static_cast<double>(p.k);
-          const double affordable = kAdaRoundLayerBudget / std::max(per_step, 1.0);
-          o.iterations = std::min(ao.iterations, std::max(100, static_cast<int>(affordable)));
-          return adaround_solve(p, o);
-        };
+        ao.max_multiply_adds = kAdaRoundLayerBudget;
+        solver = [ao](const LayerProblem& p) { return adaround_solve(p, ao); };
         break;
       }
       case WeightRoundingAlgorithm::kNearest: break;
