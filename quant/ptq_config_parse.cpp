@@ -35,7 +35,7 @@ Result<bool> switch_or_object(const Json& j, const Where& at, const std::vector<
   return true;
 }
 
-Result<double> positive_number(const Json& j, const Where& at, double lo, double hi, bool lo_open) {
+Result<double> number_in_range(const Json& j, const Where& at, double lo, double hi, bool lo_open) {
   QE_ASSIGN_OR_RETURN(double v, get_number(j, at));
   if (v < lo || v > hi || (lo_open && v == lo)) {
     return at.error(v, " is outside ", lo_open ? "(" : "[", lo, ", ", hi, "]");
@@ -81,7 +81,7 @@ Status parse_ptq_config(const Json& j, const Where& at, PtqConfig& c) {
     if (on && j["split_channels"].is_object()) {
       const Json& o = j["split_channels"];
       if (o.contains("ratio")) {
-        QE_ASSIGN_OR_RETURN(c.split_ratio, positive_number(o["ratio"], w.key("ratio"), 0, 1, true));
+        QE_ASSIGN_OR_RETURN(c.split_ratio, number_in_range(o["ratio"], w.key("ratio"), 0, 1, true));
       }
       if (o.contains("side")) {
         QE_ASSIGN_OR_RETURN(std::string side, get_enum(o["side"], w.key("side"), {"input", "output"}));
@@ -94,7 +94,7 @@ Status parse_ptq_config(const Json& j, const Where& at, PtqConfig& c) {
     QE_ASSIGN_OR_RETURN(bool on, switch_or_object(j["smoothquant"], w, {"alpha"}));
     c.smoothquant_alpha = on ? 0.5 : -1;
     if (on && j["smoothquant"].is_object() && j["smoothquant"].contains("alpha")) {
-      QE_ASSIGN_OR_RETURN(c.smoothquant_alpha, positive_number(j["smoothquant"]["alpha"], w.key("alpha"), 0, 1, false));
+      QE_ASSIGN_OR_RETURN(c.smoothquant_alpha, number_in_range(j["smoothquant"]["alpha"], w.key("alpha"), 0, 1, false));
     }
   }
   if (j.contains("bias_correction")) {
@@ -110,7 +110,7 @@ Status parse_ptq_config(const Json& j, const Where& at, PtqConfig& c) {
         QE_ASSIGN_OR_RETURN(c.gptq_act_order, get_bool(o["act_order"], w.key("act_order")));
       }
       if (o.is_object() && o.contains("damp")) {
-        QE_ASSIGN_OR_RETURN(c.gptq_damp, positive_number(o["damp"], w.key("damp"), 0, 1, true));
+        QE_ASSIGN_OR_RETURN(c.gptq_damp, number_in_range(o["damp"], w.key("damp"), 0, 1, true));
       }
       if (o.is_object() && o.contains("block_size")) {
         QE_ASSIGN_OR_RETURN(c.gptq_block_size, get_int(o["block_size"], w.key("block_size")));
@@ -124,7 +124,7 @@ Status parse_ptq_config(const Json& j, const Where& at, PtqConfig& c) {
     if (on) {
       QE_RETURN_IF_ERROR(set_rounding(c, WeightRoundingAlgorithm::kGpfq, w));
       if (j["gpfq"].is_object() && j["gpfq"].contains("damp")) {
-        QE_ASSIGN_OR_RETURN(c.gpfq_damp, positive_number(j["gpfq"]["damp"], w.key("damp"), 0, 1, true));
+        QE_ASSIGN_OR_RETURN(c.gpfq_damp, number_in_range(j["gpfq"]["damp"], w.key("damp"), 0, 1, true));
       }
     }
   }
@@ -140,7 +140,7 @@ Status parse_ptq_config(const Json& j, const Where& at, PtqConfig& c) {
         c.adaround_iterations = static_cast<int>(it);
       }
       if (o.is_object() && o.contains("reg_weight")) {
-        QE_ASSIGN_OR_RETURN(c.adaround_reg_weight, positive_number(o["reg_weight"], w.key("reg_weight"), 0, 100, false));
+        QE_ASSIGN_OR_RETURN(c.adaround_reg_weight, number_in_range(o["reg_weight"], w.key("reg_weight"), 0, 100, false));
       }
     }
   }
