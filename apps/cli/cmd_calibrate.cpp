@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/cli/accuracy.h"
+#include "apps/cli/calib_batches.h"
 #include "apps/cli/calibrate_report.h"
 #include "apps/cli/commands.h"
 #include "apps/cli/common.h"
@@ -159,111 +160,6 @@ Status apply_algorithm_flags(const CalibrateArgs& a, PtqConfig& c) {
     QE_ASSIGN_OR_RETURN(c.adaround_iterations, parse_count("--adaround", a.adaround, 1, 100000));
   }
   return Status::ok();
-}
-
-// Calibration images decoded once and replayed: the layer-sequential algorithms stream the
-// data once per layer, and decoding (JPEG, resize) would otherwise dominate their time.
-class CachedBatches {
- public:
-  explicit CachedBatches(std::vector<std::vector<Tensor>> batches) : batches_(std::move(batches)) {}
-  BatchSourceFactory passes() const { return batch_list_passes(batches_); }
-  int64_t bytes() const {
-    int64_t total = 0;
-    for (const auto& b : batches_) {
-      for (const auto& t : b) total += static_cast<int64_t>(t.bytes());
-    }
-    return total;
-  }
-
- private:
-  std::vector<std::vector<Tensor>> batches_;
-};
-
-// Feeds calibration batches from an image folder; pads nothing (the calibrator takes any batch).
-class FolderSource {
- public:
-  static Result<FolderSource> create(const std::vector<Sample>& samples, const Preprocessing& pre, const Graph& g,
-                                     int batch, int workers) {
-    const Value& in = g.value(g.inputs()[0]);
-    BatchLoaderOptions lo;
-    lo.batch_size = batch;
-    lo.num_workers = workers;
-    if (in.shape_known && in.shape.rank() == 4) {
-      if (in.shape[0] > 0) lo.batch_size = static_cast<int>(in.shape[0]);
-      if (in.shape[2] > 0 && in.shape[3] > 0) {
-        lo.height = static_cast<int>(in.shape[2]);
-        lo.width = static_cast<int>(in.shape[3]);
-      }
-    }
-    FolderSource s;
-    s.fixed_batch_ = in.shape_known && in.shape.rank() == 4 && in.shape[0] > 0 ? in.shape[0] : 0;
-    QE_ASSIGN_OR_RETURN(s.loader_, BatchLoader::create(samples, pre, lo));
-    return s;
-  }
-  BatchSource source() {
-    return [this](std::vector<Tensor>& inputs) -> Result<bool> {
-      auto b = loader_->next();
-      if (!b) return false;
-      Tensor t = b->input;
-      if (fixed_batch_ && b->size() < fixed_batch_) {
-        Shape s = t.shape();
-        s[0] = fixed_batch_;
-        Tensor padded(DType::kF32, s);
-        std::memcpy(padded.raw(), t.raw(), t.bytes());
-        t = padded;
-      }
-      inputs = {t};
-      seen_ += b->size();
-      return true;
-    };
-  }
-  int64_t seen() const { return seen_; }
-  int64_t skipped() const { return loader_->num_skipped(); }
-  std::vector<std::string> warnings() const { return loader_->warnings(); }
-
- private:
-  FolderSource() = default;
-  std::shared_ptr<BatchLoader> loader_;
-  int64_t fixed_batch_ = 0;
-  int64_t seen_ = 0;
-};
-
-// A fresh decoding pass over `samples` per call.
-BatchSourceFactory folder_passes(std::vector<Sample> samples, const Preprocessing& pre, const Graph& g, int batch,
-                                 int workers) {
-  return [samples = std::move(samples), &pre, &g, batch, workers]() -> Result<BatchSource> {
-    QE_ASSIGN_OR_RETURN(FolderSource folder, FolderSource::create(samples, pre, g, batch, workers));
-    auto keep = std::make_shared<FolderSource>(std::move(folder));
-    return BatchSource([keep](std::vector<Tensor>& inputs) { return keep->source()(inputs); });
-  };
-}
-
-// Decodes `samples` once into memory when they fit in `limit` bytes (else nullptr: callers
-// decode on every pass).
-Result<std::unique_ptr<CachedBatches>> decode_once(const std::vector<Sample>& samples, const Preprocessing& pre,
-                                                   const Graph& g, int batch, int workers, int64_t limit) {
-  QE_ASSIGN_OR_RETURN(FolderSource folder, FolderSource::create(samples, pre, g, batch, workers));
-  BatchSource source = folder.source();
-  std::vector<std::vector<Tensor>> batches;
-  int64_t bytes = 0;
-  std::vector<Tensor> inputs;
-  for (;;) {
-    QE_ASSIGN_OR_RETURN(bool more, source(inputs));
-    if (!more) break;
-    for (const auto& t : inputs) bytes += static_cast<int64_t>(t.bytes());
-    if (bytes > limit) return std::unique_ptr<CachedBatches>();
-    batches.push_back(inputs);
-  }
-  return std::make_unique<CachedBatches>(std::move(batches));
-}
-
-void draw_bar(const char* what, int64_t done, int64_t total, double seconds) {
-  const int width = 30;
-  const int filled = total ? static_cast<int>(width * std::min<int64_t>(done, total) / total) : width;
-  const double rate = seconds > 0 ? done / seconds : 0;
-  std::fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld  %.0f img/s ", what, filled, "##############################",
-               width - filled, "", static_cast<long long>(done), static_cast<long long>(total), rate);
-  std::fflush(stderr);
 }
 
 int run_calibrate(const CalibrateArgs& a) {
