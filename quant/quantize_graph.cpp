@@ -12,6 +12,12 @@ namespace qe {
 
 Result<Graph> quantize_graph(const Graph& model, const RuleSet& rules, std::string_view policy,
                              const BatchSourceFactory& batches, int num_threads) {
+  return quantize_graph(model, rules, policy, batches, batches, num_threads);
+}
+
+Result<Graph> quantize_graph(const Graph& model, const RuleSet& rules, std::string_view policy,
+                             const BatchSourceFactory& batches, const BatchSourceFactory& bias_correction_batches,
+                             int num_threads) {
   PrepareOptions po;
   po.keep_batch_norm = policy == "finn";
   QE_ASSIGN_OR_RETURN(Graph prepared, prepare_float_graph(model, po));
@@ -26,7 +32,7 @@ Result<Graph> quantize_graph(const Graph& model, const RuleSet& rules, std::stri
   RefineOptions ro;
   ro.num_threads = num_threads;
   QE_RETURN_IF_ERROR(
-      refine_quantized_graph(prepared, quantized, plan, rules.algorithms, batches, batches, ro).status());
+      refine_quantized_graph(prepared, quantized, plan, rules.algorithms, batches, bias_correction_batches, ro).status());
   return quantized;
 }
 

@@ -20,6 +20,11 @@ namespace qe {
 // rules.algorithms may take several). Errors name the step's node or quantizer.
 Result<Graph> quantize_graph(const Graph& model, const RuleSet& rules, std::string_view policy,
                              const BatchSourceFactory& batches, int num_threads = 0);
+// Same, with bias correction measured on its own images (as `qengine calibrate` does with
+// --bias-correction-samples), so that a caller can reproduce calibrate's result exactly.
+Result<Graph> quantize_graph(const Graph& model, const RuleSet& rules, std::string_view policy,
+                             const BatchSourceFactory& batches, const BatchSourceFactory& bias_correction_batches,
+                             int num_threads = 0);
 
 // Batches of at most `batch` images cut from one float [N, ...] tensor, as a BatchSource. The
 // tensor must outlive the source.
