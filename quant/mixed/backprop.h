@@ -1,0 +1,77 @@
+// A differentiable executor for canonical float graphs (quant/prepare.h): the mean softmax
+// cross-entropy of graph output 0 against class labels, its gradient with respect to chosen
+// weights, and exact Hessian-vector products by forward-over-reverse differentiation
+// (Pearlmutter's R-operator: a tangent forward pass, then a tangent backward pass). HAWQ-style
+// sensitivity (quant/mixed/hutchinson.h) is built on the HVPs.
+//
+// Activations of one batch are kept between the forward and the backward pass only; float32
+// does the heavy work as the engine's packed GEMMs, float64 uses plain loops (tests).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/core/status.h"
+#include "engine/core/tensor.h"
+#include "graph/graph.h"
+
+namespace qe {
+
+enum class BackpropPrecision { kFloat32, kFloat64 };
+
+struct BackpropOptions {
+  int num_threads = 0;  // 0: default_thread_count()
+  BackpropPrecision precision = BackpropPrecision::kFloat32;
+};
+
+struct LossGradient {
+  double loss = 0;
+  // One per weight, the weight's shape; float32 or float64 as the Backprop's precision.
+  std::vector<Tensor> gradients;
+};
+
+// The inputs (one tensor per non-constant graph input, in graph order) and labels of a batch.
+struct LabelledBatch {
+  std::vector<Tensor> inputs;
+  std::vector<int64_t> labels;
+};
+
+class Backprop {
+ public:
+  // `weights`: names of constant float values feeding Conv/Gemm/MatMul as their weight
+  // (input 1) to differentiate with respect to. Every node between the graph inputs and the
+  // logits must be supported; otherwise one line names the node and its op. A trailing Softmax
+  // on output 0 is folded into the loss (its input is taken as the logits).
+  static Result<Backprop> create(const Graph& g, std::vector<std::string> weights, const BackpropOptions& o = {});
+
+  Backprop(Backprop&&) noexcept;
+  Backprop& operator=(Backprop&&) noexcept;
+  ~Backprop();
+
+  const std::vector<std::string>& weights() const;
+  const Shape& weight_shape(size_t index) const;
+  int num_threads() const;
+
+  // Mean softmax cross-entropy of the logits [N, classes] against `labels` (N values, each in
+  // [0, classes)) and its gradient with respect to every weight.
+  Result<LossGradient> gradient(const std::vector<Tensor>& inputs, const std::vector<int64_t>& labels);
+  // H·direction, H the Hessian of that loss with respect to all weights jointly; one tensor
+  // per weight in and out (the weights' shapes; any float dtype in, the precision's dtype out).
+  Result<std::vector<Tensor>> hessian_vector_product(const std::vector<Tensor>& inputs,
+                                                     const std::vector<int64_t>& labels,
+                                                     const std::vector<Tensor>& direction);
+  // Replaces the value of weight `index` for later passes (numerical derivatives in tests,
+  // what-if evaluation of a quantized weight). A float64 tensor keeps its precision in a
+  // float64 Backprop.
+  Status set_weight(size_t index, const Tensor& value);
+
+  class Impl;
+
+ private:
+  explicit Backprop(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qe
