@@ -12,5 +12,6 @@ void add_eval_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
 void add_export_command(CLI::App& app, int& exit_code);
 void add_calibrate_command(CLI::App& app, int& exit_code);
+void add_mixed_command(CLI::App& app, int& exit_code);
 
 }  // namespace qe::cli

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   qe::cli::add_eval_command(app, exit_code);
   qe::cli::add_bench_command(app, exit_code);
   qe::cli::add_calibrate_command(app, exit_code);
+  qe::cli::add_mixed_command(app, exit_code);
   qe::cli::add_export_command(app, exit_code);
   try {
     app.parse(argc, argv);

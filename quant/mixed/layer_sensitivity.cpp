@@ -1,0 +1,200 @@
+#include "quant/mixed/layer_sensitivity.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "engine/session.h"
+#include "quant/quant_math.h"
+
+namespace qe {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Row-wise probabilities of a [N, C] output; a graph that ends in Softmax already gives them.
+std::vector<double> output_probabilities(const Tensor& out, bool already_softmax) {
+  const int64_t n = out.shape().rank() > 0 ? out.shape()[0] : 1;
+  const int64_t c = n > 0 ? out.numel() / n : 0;
+  std::vector<double> p(static_cast<size_t>(out.numel()));
+  const float* x = out.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = x + i * c;
+    double* pr = p.data() + i * c;
+    if (already_softmax) {
+      for (int64_t j = 0; j < c; ++j) pr[j] = row[j];
+      continue;
+    }
+    const double mx = *std::max_element(row, row + c);
+    double sum = 0;
+    for (int64_t j = 0; j < c; ++j) sum += pr[j] = std::exp(static_cast<double>(row[j]) - mx);
+    for (int64_t j = 0; j < c; ++j) pr[j] /= sum;
+  }
+  return p;
+}
+
+// Σ_rows Σ_j p log(p / q); rows are the leading dimension.
+double kl_sum(const std::vector<double>& p, const std::vector<double>& q) {
+  constexpr double kFloor = 1e-12;  // a probability underflowing to 0 must not give inf
+  double s = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] > 0) s += p[i] * (std::log(p[i]) - std::log(std::max(q[i], kFloor)));
+  }
+  return s;
+}
+
+bool ends_in_softmax(const Graph& g) {
+  const Value& out = g.value(g.outputs()[0]);
+  return out.producer != kNoNode && g.node(out.producer).op == OpKind::kSoftmax;
+}
+
+// Runs every batch of `inputs` and returns the probabilities of output 0, batch after batch.
+Result<std::vector<double>> run_probabilities(Session& s, const std::vector<std::vector<Tensor>>& inputs,
+                                              bool already_softmax, int64_t* rows) {
+  std::vector<double> all;
+  int64_t n = 0;
+  for (const auto& batch : inputs) {
+    QE_ASSIGN_OR_RETURN(std::vector<Tensor> out, s.run(batch));
+    if (out.empty() || out[0].dtype() != DType::kF32) return invalid_argument("output 0 is not a float tensor");
+    std::vector<double> p = output_probabilities(out[0], already_softmax);
+    n += out[0].shape().rank() > 0 ? out[0].shape()[0] : 1;
+    all.insert(all.end(), p.begin(), p.end());
+  }
+  if (rows) *rows = n;
+  return all;
+}
+
+std::vector<double> average_ranks(const std::vector<double>& v) {
+  std::vector<size_t> order(v.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
+  std::vector<double> rank(v.size());
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
+    const double r = 0.5 * static_cast<double>(i + j);  // ties share their mean rank
+    for (size_t k = i; k <= j; ++k) rank[order[k]] = r;
+    i = j + 1;
+  }
+  return rank;
+}
+
+}  // namespace
+
+Result<const PlannedQuantizer*> weight_quantizer_of(const Graph& g, const QuantPlan& plan, const std::string& node) {
+  for (const PlannedQuantizer& q : plan.quantizers) {
+    if (q.role == QuantRole::kWeight && q.owner != kNoNode && g.node(q.owner).name == node) return &q;
+  }
+  return invalid_argument("layer '", node, "' has no weight quantizer (skipped by a rule, or its weight is not constant)");
+}
+
+Result<Tensor> quantized_weight(const Tensor& w, const QuantSpec& spec, int channel_axis, int bits) {
+  QuantSpec at = spec;
+  at.bits = bits;
+  QE_ASSIGN_OR_RETURN(QuantParams p, weight_quant_params(at, w, channel_axis));
+  return fake_quantize(w, p);
+}
+
+Result<std::map<int, double>> weight_quant_errors(const Tensor& w, const QuantSpec& spec, int channel_axis,
+                                                  const std::vector<int>& bits) {
+  std::map<int, double> err;
+  const float* x = w.data<float>();
+  for (int b : bits) {
+    QE_ASSIGN_OR_RETURN(Tensor q, quantized_weight(w, spec, channel_axis, b));
+    const float* y = q.data<float>();
+    double s = 0;
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      const double d = static_cast<double>(x[i]) - y[i];
+      s += d * d;
+    }
+    err[b] = s;
+  }
+  return err;
+}
+
+Result<SensitivityReport> measure_layer_sensitivity(const Graph& g, const QuantPlan& plan,
+                                                    const std::vector<ComputeLayer>& layers,
+                                                    const std::vector<LabelledBatch>& batches,
+                                                    const std::vector<std::vector<Tensor>>& kl_inputs,
+                                                    const SensitivityOptions& options) {
+  if (options.bits.empty()) return invalid_argument("no bit widths to measure");
+  SensitivityReport report;
+  std::vector<const PlannedQuantizer*> quantizers;
+  for (const ComputeLayer& l : layers) {
+    QE_ASSIGN_OR_RETURN(const PlannedQuantizer* q, weight_quantizer_of(g, plan, l.node));
+    const Tensor& w = g.value(q->value).constant;
+    LayerSensitivity s;
+    s.layer = l.node;
+    s.params = w.numel();
+    auto err = weight_quant_errors(w, q->spec, q->channel_axis, options.bits);
+    if (!err.is_ok()) return err.status().with_context("layer '" + l.node + "': ");
+    s.weight_error = std::move(err).value();
+    report.layers.push_back(std::move(s));
+    quantizers.push_back(q);
+  }
+
+  if (!batches.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::string> weights;
+    for (const PlannedQuantizer* q : quantizers) weights.push_back(g.value(q->value).name);
+    BackpropOptions bo;
+    bo.num_threads = options.num_threads;
+    QE_ASSIGN_OR_RETURN(Backprop bp, Backprop::create(g, weights, bo));
+    QE_ASSIGN_OR_RETURN(HutchinsonResult h, estimate_hessian_traces(bp, batches, options.hutchinson));
+    for (size_t i = 0; i < report.layers.size(); ++i) {
+      LayerSensitivity& s = report.layers[i];
+      s.hessian_trace = h.traces[i];
+      for (const auto& [b, e] : s.weight_error) s.omega[b] = h.traces[i] / static_cast<double>(s.params) * e;
+    }
+    report.hutchinson_iterations = h.iterations;
+    report.hutchinson_converged = h.converged;
+    report.hessian_seconds = seconds_since(t0);
+  }
+
+  if (!kl_inputs.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool softmax_out = ends_in_softmax(g);
+    SessionOptions so;
+    so.num_threads = options.num_threads;
+    QE_ASSIGN_OR_RETURN(std::unique_ptr<Session> reference, Session::create(g, so));
+    int64_t rows = 0;
+    QE_ASSIGN_OR_RETURN(std::vector<double> p, run_probabilities(*reference, kl_inputs, softmax_out, &rows));
+    reference.reset();
+    for (size_t i = 0; i < report.layers.size(); ++i) {
+      const PlannedQuantizer* q = quantizers[i];
+      const Tensor& w = g.value(q->value).constant;
+      for (int b : options.bits) {
+        QE_ASSIGN_OR_RETURN(Tensor qw, quantized_weight(w, q->spec, q->channel_axis, b));
+        Graph one = g;
+        one.set_constant(q->value, qw);
+        QE_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, Session::create(std::move(one), so));
+        QE_ASSIGN_OR_RETURN(std::vector<double> pq, run_probabilities(*s, kl_inputs, softmax_out, nullptr));
+        report.layers[i].output_kl[b] = kl_sum(p, pq) / static_cast<double>(std::max<int64_t>(rows, 1));
+      }
+    }
+    report.kl_seconds = seconds_since(t0);
+  }
+  return report;
+}
+
+double spearman_rank_correlation(const std::vector<double>& a, const std::vector<double>& b) {
+  const size_t n = a.size();
+  if (n != b.size() || n < 2) return std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> ra = average_ranks(a), rb = average_ranks(b);
+  const double mean = 0.5 * static_cast<double>(n - 1);
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sab += (ra[i] - mean) * (rb[i] - mean);
+    saa += (ra[i] - mean) * (ra[i] - mean);
+    sbb += (rb[i] - mean) * (rb[i] - mean);
+  }
+  if (saa == 0 || sbb == 0) return std::numeric_limits<double>::quiet_NaN();
+  return sab / std::sqrt(saa * sbb);
+}
+
+}  // namespace qe
