@@ -579,3 +579,38 @@ TEST_CASE("ResNet18: 21 compute layers, downsample convs tied to their block's f
   }
   CHECK(tied_blocks == std::set<std::string>{"/layer2/layer2.0", "/layer3/layer3.0", "/layer4/layer4.0"});
 }
+
+namespace qe {
+namespace {
+
+TEST_CASE("a latency that does not grow with the width: ratios span the cheapest and dearest choices") {
+  // As measured here: int4 convolutions run on the int8 kernels, so 4 bits can be slower.
+  AllocationProblem p = two_choice_problem(4);
+  p.layers[1].latency = {3, 2};
+  p.layers[2].latency = {5, 1};
+  const double fastest = 1 + 2 + 1 + 1, slowest = 2 + 3 + 5 + 2;
+  p.latency = Budget{0.0, std::nullopt};
+  const BudgetLimits at0 = must(resolve_budgets(p));
+  CHECK(*at0.latency == fastest);
+  const Allocation quickest = must(solve_bit_allocation(p));
+  CHECK(quickest.latency == fastest);
+  CHECK(quickest.bits == std::vector<int>{4, 8, 8, 4});
+  p.latency = Budget{1.0, std::nullopt};
+  CHECK(*must(resolve_budgets(p)).latency == slowest);
+  // With a size budget too, all-low breaks the latency limit: the random baseline still finds
+  // feasible allocations.
+  p.latency = Budget{0.3, std::nullopt};
+  p.size = Budget{0.6, std::nullopt};
+  const BudgetLimits limits = must(resolve_budgets(p));
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    const Allocation r = must(random_allocation(p, seed));
+    CHECK(r.latency <= *limits.latency);
+    CHECK(r.size_bytes <= *limits.size);
+  }
+  const Allocation best = must(solve_bit_allocation(p));
+  CHECK(best.latency <= *limits.latency);
+  CHECK(best.size_bytes <= *limits.size);
+}
+
+}  // namespace
+}  // namespace qe

@@ -154,17 +154,6 @@ double resolve(const std::optional<Budget>& b, double all_low, double all_high) 
   return (1 - r) * all_low + r * all_high;
 }
 
-BudgetLimits resolve_with_units(const AllocationProblem& p, const Units& u) {
-  const Allocation low = evaluate_allocation(p, bits_for(p, u, [](size_t) { return 0; }));
-  const Allocation high = evaluate_allocation(
-      p, bits_for(p, u, [&](size_t k) { return static_cast<int>(p.layers[u.units[k].layers[0]].bits.size()) - 1; }));
-  BudgetLimits l;
-  if (p.size) l.size = resolve(p.size, low.size_bytes, high.size_bytes);
-  if (p.bops) l.bops = resolve(p.bops, low.bops, high.bops);
-  if (p.latency) l.latency = resolve(p.latency, low.latency, high.latency);
-  return l;
-}
-
 // Cost of choice c of unit k under cost vector `cost` (summed over the tied layers).
 double unit_cost(const AllocationProblem& p, const Unit& unit, std::vector<double> LayerOptionCosts::*cost, size_t c) {
   double s = 0;
@@ -174,19 +163,43 @@ double unit_cost(const AllocationProblem& p, const Unit& unit, std::vector<doubl
 
 size_t num_choices(const AllocationProblem& p, const Unit& unit) { return p.layers[unit.layers[0]].bits.size(); }
 
+// Bits with every free unit at its cheapest (or dearest) choice under one cost. For size and
+// BOPS that is the lowest (highest) width; a measured latency need not fall with the width
+// (int4 convolutions run on the int8 kernels), so the extremes are taken per unit.
+std::vector<int> extreme_bits(const AllocationProblem& p, const Units& u, std::vector<double> LayerOptionCosts::*cost,
+                              bool cheapest) {
+  return bits_for(p, u, [&](size_t k) {
+    const Unit& unit = u.units[k];
+    size_t best = 0;
+    for (size_t c = 1; c < num_choices(p, unit); ++c) {
+      const double a = unit_cost(p, unit, cost, c), b = unit_cost(p, unit, cost, best);
+      if (cheapest ? a < b : a > b) best = c;
+    }
+    return static_cast<int>(best);
+  });
+}
+
+BudgetLimits resolve_with_units(const AllocationProblem& p, const Units& u) {
+  auto limit = [&](const std::optional<Budget>& b, std::vector<double> LayerOptionCosts::*cost,
+                   double Allocation::*total) -> std::optional<double> {
+    if (!b) return std::nullopt;
+    const double low = evaluate_allocation(p, extreme_bits(p, u, cost, true)).*total;
+    const double high = evaluate_allocation(p, extreme_bits(p, u, cost, false)).*total;
+    return resolve(b, low, high);
+  };
+  BudgetLimits l;
+  l.size = limit(p.size, &LayerOptionCosts::size_bytes, &Allocation::size_bytes);
+  l.bops = limit(p.bops, &LayerOptionCosts::bops, &Allocation::bops);
+  l.latency = limit(p.latency, &LayerOptionCosts::latency, &Allocation::latency);
+  return l;
+}
+
 // Each budget alone: its smallest reachable total, every free unit at its cheapest choice for
 // that budget. Summed through evaluate_allocation so the comparison matches the final check.
 Status check_each_budget_reachable(const AllocationProblem& p, const Units& u, const BudgetLimits& limits) {
   for (const BudgetRow& row : budget_rows(limits)) {
     if (!row.limit) continue;
-    const std::vector<int> cheapest = bits_for(p, u, [&](size_t k) {
-      const Unit& unit = u.units[k];
-      size_t best = 0;
-      for (size_t c = 1; c < num_choices(p, unit); ++c) {
-        if (unit_cost(p, unit, row.cost, c) < unit_cost(p, unit, row.cost, best)) best = c;
-      }
-      return static_cast<int>(best);
-    });
+    const std::vector<int> cheapest = extreme_bits(p, u, row.cost, true);
     const double smallest = evaluate_allocation(p, cheapest).*row.total;
     if (smallest > *row.limit) {
       return invalid_argument(row.name, " budget ", number(*row.limit), " cannot be met: the smallest achievable ",

@@ -4,7 +4,9 @@
 // program with binary x_{i,c} (layer i takes choice c), Σ_c x_{i,c} = 1, with GLPK as HAWQ did.
 // Tied layers share one choice; pinned layers keep theirs. A budget is absolute, or HAWQ's
 // ratio r: all-low + r × (all-high − all-low), all-low / all-high being every free layer at its
-// lowest / highest choice and pinned layers at their pins.
+// lowest / highest choice and pinned layers at their pins. (For a cost that does not grow with
+// the width, such as a measured latency where int4 runs on the int8 kernels, all-low / all-high
+// are every free layer at its cheapest / dearest choice for that cost.)
 #pragma once
 
 #include <cstddef>
@@ -62,11 +64,13 @@ Result<Allocation> solve_bit_allocation(const AllocationProblem& p);
 // budget). Sums run over layers in order; budgets are checked against these sums.
 Allocation evaluate_allocation(const AllocationProblem& p, const std::vector<int>& bits);
 
-// A random allocation under the same budgets, the baseline the ILP should beat: from all-low,
-// raise tie groups in random order to random higher choices while every budget still holds,
-// sweeping until no group can be raised, so it uses about as much budget as the ILP. Pins and
-// ties are respected; the same seed gives the same allocation. Fails when all-low itself
-// breaks a budget.
+// A random allocation under the same budgets, the baseline the ILP should beat: from all-low
+// (each free tie group at the choice with the smallest sum of its costs relative to the limits,
+// which is the lowest width when costs grow with the width), raise tie groups in random order
+// to random higher choices while every budget still holds, sweeping until no group can be
+// raised, so it uses about as much budget as the ILP. When neither start meets the budgets, the
+// integer program with random costs gives one. Pins and ties are respected; the same seed gives
+// the same allocation. Fails only when no allocation meets the budgets.
 Result<Allocation> random_allocation(const AllocationProblem& p, uint64_t seed);
 
 namespace bit_allocation_detail {

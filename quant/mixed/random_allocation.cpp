@@ -14,11 +14,45 @@ Result<Allocation> random_allocation(const AllocationProblem& p, uint64_t seed) 
   const auto start = std::chrono::steady_clock::now();
   QE_ASSIGN_OR_RETURN(const Units u, make_units(p));
   QE_ASSIGN_OR_RETURN(const BudgetLimits limits, resolve_budgets(p));
+  // The start: all-low; when that breaks a budget (a cost that does not grow with the width),
+  // per free unit the choice that costs least relative to the limits.
   std::vector<int> choice(u.units.size(), 0);
   auto allocation = [&] { return evaluate_allocation(p, bits_for(p, u, [&](size_t k) { return choice[k]; })); };
-  const std::string broken = budget_violations(allocation(), limits);
-  if (!broken.empty()) {
-    return invalid_argument("random allocation: every free layer at its lowest choice breaks ", broken);
+  if (!budget_violations(allocation(), limits).empty()) {
+    for (size_t k = 0; k < u.units.size(); ++k) {
+      const Unit& unit = u.units[k];
+      const size_t n = p.layers[unit.layers[0]].bits.size();
+      double best = 0;
+      for (size_t c = 0; c < n; ++c) {
+        double relative = 0;
+        for (size_t i : unit.layers) {
+          const LayerOptionCosts& l = p.layers[i];
+          if (limits.size) relative += l.size_bytes[c] / std::max(*limits.size, 1e-300);
+          if (limits.bops) relative += l.bops[c] / std::max(*limits.bops, 1e-300);
+          if (limits.latency) relative += l.latency[c] / std::max(*limits.latency, 1e-300);
+        }
+        if (c == 0 || relative < best) {
+          best = relative;
+          choice[k] = static_cast<int>(c);
+        }
+      }
+    }
+  }
+  std::mt19937_64 rng(seed);
+  if (!budget_violations(allocation(), limits).empty()) {
+    // Budgets that pull different ways (a latency that falls with the width next to a size
+    // budget): a feasible start from the integer program with random costs.
+    AllocationProblem shuffled = p;
+    std::uniform_real_distribution<double> cost(0.0, 1.0);
+    for (LayerOptionCosts& l : shuffled.layers) {
+      for (double& s : l.sensitivity) s = cost(rng);
+    }
+    QE_ASSIGN_OR_RETURN(const Allocation start, solve_bit_allocation(shuffled));
+    for (size_t k = 0; k < u.units.size(); ++k) {
+      const size_t i = u.units[k].layers[0];
+      const std::vector<int>& bits = p.layers[i].bits;
+      choice[k] = static_cast<int>(std::find(bits.begin(), bits.end(), start.bits[i]) - bits.begin());
+    }
   }
 
   std::vector<size_t> free_units;
@@ -27,7 +61,6 @@ Result<Allocation> random_allocation(const AllocationProblem& p, uint64_t seed) 
   }
   // Each sweep visits the free units in a fresh random order and raises each to a random higher
   // choice among those that keep every budget; it stops after a sweep that raised nothing.
-  std::mt19937_64 rng(seed);
   for (bool raised = true; raised;) {
     raised = false;
     std::shuffle(free_units.begin(), free_units.end(), rng);
@@ -35,7 +68,7 @@ Result<Allocation> random_allocation(const AllocationProblem& p, uint64_t seed) 
       const int current = choice[k];
       const int n = static_cast<int>(p.layers[u.units[k].layers[0]].bits.size());
       std::vector<int> fitting;
-      for (int c = current + 1; c < n; ++c) {
+      for (int c = current + 1; c < n; ++c) {  // higher widths only: the sweep ends
         choice[k] = c;
         if (budget_violations(allocation(), limits).empty()) fitting.push_back(c);
       }
