@@ -29,10 +29,10 @@ command -v jq >/dev/null || { echo "mixed_table.sh: needs jq (scripts/setup-deps
 [ -d "$data/calib" ] && [ -d "$data/val" ] || { echo "mixed_table.sh: no Fashion-MNIST folders under $data" >&2; exit 2; }
 
 row() {  # model label json-file
-  jq -r --arg m "$1" --arg label "$2" '
+  jq -r --arg m "$1" --arg name "$2" '
     (.rows[0]) as $r
     | ([.rows[1:][] | .top1] | if length > 0 then (add / length) else null end) as $rand
-    | [$m, $label, ($r.size_bytes / 1e6 | . * 1000 | round / 1000),
+    | [$m, $name, ($r.size_bytes / 1e6 | . * 1000 | round / 1000),
        ($r.bops / 1e9 | . * 1000 | round / 1000),
        (if $r.speedup_vs_float then ($r.speedup_vs_float | . * 100 | round / 100 | tostring) + "x" else "" end),
        ($r.top1 | . * 100 | round / 100),

@@ -8,6 +8,7 @@ packages=(
   libeigen3-dev libdnnl-dev libxtensor-dev nlohmann-json3-dev libstb-dev catch2
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libcli11-dev libglpk-dev libbenchmark-dev
+  jq  # benchmarks/mixed_table.sh reads qengine's JSON reports
 )
 # onnxruntime (the independent cross-check of QCDQ files and the latency comparison) comes from npm
 # as onnxruntime-node; Node.js itself from Debian unless a node is already on the PATH.

@@ -56,10 +56,8 @@ Result<HutchinsonResult> estimate_hessian_traces(Backprop& bp, const std::vector
   // Running means weighted by the samples behind each estimate: when the batches are cycled and
   // differ in size, the estimate still targets the Hessian of all the data.
   std::vector<double> sum(layers, 0.0), weight_sum(layers, 0.0);
-  std::vector<bool> done(layers, false);
-  size_t remaining = layers;
   std::mt19937_64 rng(o.seed);
-  for (int it = 1; it <= o.max_iterations && remaining > 0; ++it) {
+  for (int it = 1; it <= o.max_iterations && !r.converged; ++it) {
     const std::vector<Tensor> v = rademacher(bp, rng);
     std::vector<double> estimate(layers, 0.0);
     std::vector<const LabelledBatch*> chosen;
@@ -81,21 +79,19 @@ Result<HutchinsonResult> estimate_hessian_traces(Backprop& bp, const std::vector
       }
     }
     r.iterations = it;
+    // Every layer must settle in the same iteration: one layer's single-sample change is small
+    // by chance often enough that freezing layers one by one would stop noisy ones early.
+    bool settled = it > 1 && it >= min_iterations;
     for (size_t w = 0; w < layers; ++w) {
-      if (done[w]) continue;
       const double before = r.traces[w];
       sum[w] += samples * estimate[w];
       weight_sum[w] += samples;
       r.iterations_used[w] = it;
       r.traces[w] = sum[w] / weight_sum[w];
-      const double change = std::fabs(r.traces[w] - before);
-      if (it > 1 && it >= min_iterations && change < o.tolerance * std::fabs(before)) {
-        done[w] = true;
-        --remaining;
-      }
+      if (!(std::fabs(r.traces[w] - before) < o.tolerance * std::fabs(before))) settled = false;
     }
+    r.converged = settled;
   }
-  r.converged = remaining == 0;
   return r;
 }
 

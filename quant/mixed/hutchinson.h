@@ -14,8 +14,8 @@ namespace qe {
 struct HutchinsonOptions {
   int max_iterations = 200;
   int min_iterations = 10;  // capped at max_iterations
-  // A layer is done once its running mean moved by less than this, relative, in one
-  // iteration (after min_iterations); its estimate is then frozen. 0 runs max_iterations.
+  // The run stops (after min_iterations) at the first iteration in which every layer's
+  // running mean moved by less than this, relative. 0 runs max_iterations.
   double tolerance = 1e-3;
   uint64_t seed = 1;
   // Batches per HVP: 0 uses every batch in every iteration (the exact Hessian of all the data
@@ -27,9 +27,9 @@ struct HutchinsonOptions {
 
 struct HutchinsonResult {
   std::vector<double> traces;        // per weight, Tr(H_ii)
-  std::vector<int> iterations_used;  // per weight: samples averaged into its trace
+  std::vector<int> iterations_used;  // per weight: samples averaged into its trace (= iterations)
   int iterations = 0;                // HVPs run (each over every batch)
-  bool converged = false;            // every layer met the tolerance
+  bool converged = false;            // every layer met the tolerance in the last iteration
 };
 
 // The Hessian is that of the loss over all `batches` together: each HVP is the average of the

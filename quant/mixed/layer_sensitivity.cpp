@@ -149,7 +149,10 @@ Result<SensitivityReport> measure_layer_sensitivity(const Graph& g, const QuantP
     for (size_t i = 0; i < report.layers.size(); ++i) {
       LayerSensitivity& s = report.layers[i];
       s.hessian_trace = h.traces[i];
-      for (const auto& [b, e] : s.weight_error) s.omega[b] = h.traces[i] / static_cast<double>(s.params) * e;
+      // A negative estimate (sampling noise, or the negative curvature a trained network's
+      // Hessian may have) would make fewer bits look better than more: it counts as 0.
+      const double trace = std::max(h.traces[i], 0.0);
+      for (const auto& [b, e] : s.weight_error) s.omega[b] = trace / static_cast<double>(s.params) * e;
     }
     report.hutchinson_iterations = h.iterations;
     report.hutchinson_converged = h.converged;

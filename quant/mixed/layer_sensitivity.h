@@ -27,7 +27,7 @@ struct LayerSensitivity {
   int64_t params = 0;
   double hessian_trace = 0;             // Tr(H_i); 0 until measured
   std::map<int, double> weight_error;   // bits → ‖W − Q_b(W)‖²
-  std::map<int, double> omega;          // bits → Tr(H_i)/n_i · weight_error
+  std::map<int, double> omega;          // bits → max(Tr(H_i), 0)/n_i · weight_error
   std::map<int, double> output_kl;      // bits → mean KL(float ‖ only this layer at b bits)
 };
 
