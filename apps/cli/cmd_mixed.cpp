@@ -424,6 +424,10 @@ int run_mixed(const MixedArgs& a) {
   desc << ", bits " << a.bits;
   auto quantized = quantize_with(c, chosen.bits, desc.str(), &rule_text);
   if (!quantized.is_ok()) return report_error(quantized.status());
+  SessionOptions float_options;
+  float_options.num_threads = a.threads;
+  auto float_session = Session::create(float_graph, float_options);
+  if (!float_session.is_ok()) return report_error(float_session.status());
   {
     std::vector<Tensor> inputs;
     auto shapes = concrete_input_shapes(float_graph, 1);
@@ -435,31 +439,23 @@ int run_mixed(const MixedArgs& a) {
       for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
       inputs.push_back(t);
     }
-    SessionOptions so;
-    so.num_threads = a.threads;
-    auto fs_ = Session::create(float_graph, so);
-    if (!fs_.is_ok()) return report_error(fs_.status());
     OpenModelOptions oo;
     oo.threads = a.threads;
     oo.quiet = a.quiet;
-    auto is = create_run_session(*quantized, "mixed", oo);
-    if (!is.is_ok()) return report_error(is.status());
-    chosen.float_ms = median_ms(**fs_, inputs, a.bench_runs);
-    chosen.integer_ms = median_ms(**is, inputs, a.bench_runs);
+    auto integer_session = create_run_session(*quantized, "mixed", oo);
+    if (!integer_session.is_ok()) return report_error(integer_session.status());
+    chosen.float_ms = median_ms(**float_session, inputs, a.bench_runs);
+    chosen.integer_ms = median_ms(**integer_session, inputs, a.bench_runs);
   }
   double float_top1 = -1;
   if (!c.val_samples.empty()) {
     say("validating on " + std::to_string(c.val_samples.size()) + " images");
-    SessionOptions so;
-    so.num_threads = a.threads;
-    auto fs_ = Session::create(float_graph, so);
-    if (!fs_.is_ok()) return report_error(fs_.status());
     AccuracyOptions ao;
     ao.batch = a.batch;
     ao.workers = a.workers;
     ao.progress = c.progress;
     ao.progress_label = "float ";
-    auto fa = measure_accuracy(**fs_, float_graph, c.val_samples, c.val_classes, c.pre, a.val_dir, ao);
+    auto fa = measure_accuracy(**float_session, float_graph, c.val_samples, c.val_classes, c.pre, a.val_dir, ao);
     if (c.progress) std::fprintf(stderr, "\n");
     if (!fa.is_ok()) return report_error(fa.status());
     float_top1 = fa->images ? 100.0 * static_cast<double>(fa->top1) / static_cast<double>(fa->images) : 0;
