@@ -107,6 +107,15 @@ TEST_CASE("mixed: size budget on the demo model, reproduced by calibrate --confi
   const nlohmann::json report2 = read_json(out2 / "mixed.json");
   for (size_t i = 0; i < 4; ++i) CHECK(report2["layers"][i]["hessian_trace"] == report["layers"][i]["hessian_trace"]);
   CHECK(report2["rows"][0]["bops"].get<double>() <= report2["limits"]["bops"].get<double>());
+  // The data-driven sensitivity from the same file.
+  const fs::path out3 = tmp.path() / "kl";
+  const CommandResult r3 = run_qengine("mixed " + common + " --bops 0.25 --sensitivity kl --json -o " + out3.string(), tmp);
+  INFO(r3.err);
+  REQUIRE(r3.exit_code == 0);
+  const nlohmann::json report3 = read_json(out3 / "mixed.json");
+  CHECK(report3["sensitivity"] == "kl");
+  CHECK(report3["rows"][0]["bops"].get<double>() <= report3["limits"]["bops"].get<double>());
+  for (const auto& l : report3["layers"]) CHECK(l["output_kl"]["4"].get<double>() >= l["output_kl"]["8"].get<double>());
   const CommandResult u = run_qengine("mixed " + tiny_model() + " " + fmnist("calib") +
                                           " --samples 32 --uniform 4 --json -o " + (tmp.path() / "u4").string(), tmp);
   INFO(u.err);
