@@ -116,6 +116,18 @@ TEST_CASE("mixed: size budget on the demo model, reproduced by calibrate --confi
   CHECK(report3["sensitivity"] == "kl");
   CHECK(report3["rows"][0]["bops"].get<double>() <= report3["limits"]["bops"].get<double>());
   for (const auto& l : report3["layers"]) CHECK(l["output_kl"]["4"].get<double>() >= l["output_kl"]["8"].get<double>());
+  // A KL-only run skips the backward pass; its file cannot serve a Hessian run later.
+  const fs::path kl_only = tmp.path() / "kl-only.json";
+  const std::string kl_common = tiny_model() + " " + fmnist("calib") +
+                                " --samples 64 --kl-samples 32 --threads 2 --json --sensitivity-file " + kl_only.string();
+  const CommandResult r4 = run_qengine("mixed " + kl_common + " --bops 0.5 --sensitivity kl -o " + (tmp.path() / "k1").string(), tmp);
+  INFO(r4.err);
+  REQUIRE(r4.exit_code == 0);
+  CHECK(read_json(tmp.path() / "k1" / "mixed.json")["hutchinson_iterations"] == 0);
+  const CommandResult r5 = run_qengine("mixed " + kl_common + " --bops 0.5 -o " + (tmp.path() / "k2").string(), tmp);
+  INFO(r5.err);
+  REQUIRE(r5.exit_code == 0);
+  CHECK(read_json(tmp.path() / "k2" / "mixed.json")["hutchinson_iterations"].get<int>() > 0);
   const CommandResult u = run_qengine("mixed " + tiny_model() + " " + fmnist("calib") +
                                           " --samples 32 --uniform 4 --json -o " + (tmp.path() / "u4").string(), tmp);
   INFO(u.err);

@@ -287,6 +287,8 @@ int run_mixed(const MixedArgs& a) {
   key.kl_samples = a.kl_samples;
   key.hutchinson_max_iterations = a.hutchinson_iterations;
   key.seed = a.seed;
+  const bool use_kl = a.sensitivity == "kl";
+  key.hessian = !use_kl;
   std::optional<SensitivityReport> sensitivity;
   if (!a.sensitivity_file.empty() && fs::exists(a.sensitivity_file)) {
     std::string why;
@@ -314,7 +316,7 @@ int run_mixed(const MixedArgs& a) {
   if (!sensitivity) {
     // Labelled batches for the Hessian (the calibration folder's classes are the model's).
     std::vector<LabelledBatch> hessian_batches;
-    {
+    if (!use_kl) {  // the KL needs neither labels nor the backward pass (ViT's LayerNorm has none)
       const std::vector<Sample> hs = pick_samples(calib_samples, a.hessian_samples);
       auto decoded = decode_once(hs, c.pre, float_graph, a.hessian_batch, a.workers, int64_t{4} << 30);
       if (!decoded.is_ok()) return report_error(decoded.status());
@@ -342,10 +344,15 @@ int run_mixed(const MixedArgs& a) {
     so.hutchinson.seed = a.seed;
     // One batch per Hutchinson iteration, in turn: more independent vectors for the same work.
     so.hutchinson.batches_per_iteration = 1;
-    say("measuring sensitivity: Hessian traces (Hutchinson) on " + std::to_string(a.hessian_samples) +
-        " images, output KL on " + std::to_string(a.kl_samples));
+    say(std::string("measuring sensitivity: ") +
+        (use_kl ? "" : "Hessian traces (Hutchinson) on " + std::to_string(a.hessian_samples) + " images, ") +
+        "output KL on " + std::to_string(a.kl_samples));
     auto measured = measure_layer_sensitivity(float_graph, *plan, c.layers, hessian_batches, kl_inputs, so);
-    if (!measured.is_ok()) return report_error(measured.status().with_context(a.model + ": sensitivity: "));
+    if (!measured.is_ok()) {
+      Status st = measured.status().with_context(a.model + ": sensitivity: ");
+      if (!use_kl) st = Status(st.code(), st.message() + " (--sensitivity kl needs no backward pass)");
+      return report_error(st);
+    }
     sensitivity = std::move(measured).value();
     if (!a.sensitivity_file.empty()) {
       const std::string tmp = a.sensitivity_file + ".tmp";
@@ -376,7 +383,6 @@ int run_mixed(const MixedArgs& a) {
 
   // The integer program.
   AllocationProblem problem;
-  const bool use_kl = a.sensitivity == "kl";
   for (size_t i = 0; i < c.layers.size(); ++i) {
     const ComputeLayer& l = c.layers[i];
     const LayerSensitivity& s = sensitivity->layers[i];
@@ -519,7 +525,7 @@ int run_mixed(const MixedArgs& a) {
   report["hutchinson_converged"] = sensitivity->hutchinson_converged;
   report["hessian_seconds"] = sensitivity->hessian_seconds;
   report["kl_seconds"] = sensitivity->kl_seconds;
-  {
+  if (sensitivity->hutchinson_iterations > 0) {
     const int low = bits.front();
     std::vector<double> omega, kl;
     for (const LayerSensitivity& s : sensitivity->layers) {

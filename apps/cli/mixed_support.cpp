@@ -94,7 +94,7 @@ std::map<int, double> per_bits_from(const nlohmann::json& j) {
 nlohmann::json key_json(const SensitivityKey& k) {
   return {{"model", k.model},         {"layers", k.layers},           {"bits", k.bits},
           {"hessian_samples", k.hessian_samples}, {"hessian_batch", k.hessian_batch}, {"kl_samples", k.kl_samples},
-          {"hutchinson_max_iterations", k.hutchinson_max_iterations}, {"seed", k.seed}};
+          {"hutchinson_max_iterations", k.hutchinson_max_iterations}, {"seed", k.seed}, {"hessian", k.hessian}};
 }
 
 }  // namespace
@@ -120,7 +120,17 @@ nlohmann::json sensitivity_to_json(const SensitivityKey& key, const SensitivityR
 std::optional<SensitivityReport> sensitivity_from_json(const nlohmann::json& j, const SensitivityKey& key,
                                                        std::string* why) {
   try {
-    if (!j.contains("key") || j["key"] != key_json(key)) {
+    // A file measured with the Hessian also serves a KL-only run, not the other way round.
+    nlohmann::json wanted = key_json(key);
+    nlohmann::json stored = j.contains("key") ? j["key"] : nlohmann::json();
+    const bool stored_hessian = stored.is_object() && stored.value("hessian", false);
+    if (stored.is_object()) stored.erase("hessian");
+    wanted.erase("hessian");
+    if (key.hessian && !stored_hessian) {
+      if (why) *why = "it holds no Hessian traces";
+      return std::nullopt;
+    }
+    if (stored != wanted) {
       if (why) *why = "it was measured for other layers, bits or sample counts";
       return std::nullopt;
     }

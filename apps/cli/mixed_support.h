@@ -34,6 +34,7 @@ struct SensitivityKey {
   int64_t kl_samples = 0;
   int hutchinson_max_iterations = 0;
   uint64_t seed = 0;
+  bool hessian = true;  // false: output KL only (a file with the Hessian too serves as well)
 };
 nlohmann::json sensitivity_to_json(const SensitivityKey& key, const SensitivityReport& r);
 // The report when `j` was written for the same key; nullopt (and `why`) otherwise.
