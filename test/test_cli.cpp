@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -101,4 +102,27 @@ TEST_CASE("eval of the tiny CNN on all 10,000 Fashion-MNIST test images matches 
   CHECK(got["images"].get<int>() == 10000);
   CHECK(std::fabs(got["top1"].get<double>() - ort["ort_top1"].get<double>()) <= 0.0005);
   CHECK(std::fabs(got["top5"].get<double>() - ort["ort_top5"].get<double>()) <= 0.0005);
+}
+
+TEST_CASE("--version names the project version and the git commit it was built from") {
+  TempDir tmp;
+  auto r = run_qengine("--version", tmp);
+  REQUIRE(r.exit_code == 0);
+  const std::regex debian_style(R"(qengine \d+\.\d+\.\d+(\+git\d{8}\.[0-9a-f]{7,}(\.dirty)?)?\n)");
+  INFO(r.out);
+  CHECK(std::regex_match(r.out, debian_style));
+  // In a git checkout the hash is HEAD's (the build refreshes it at every build).
+  const char* src = std::getenv("QENGINE_SOURCE_DIR");
+  REQUIRE(src != nullptr);
+  if (fs::exists(fs::path(src) / ".git")) {
+    const std::string cmd = "git -C '" + std::string(src) + "' rev-parse --short=7 HEAD > '" +
+                            (tmp.path() / "head").string() + "' 2>/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::string head = read_text_file(tmp.path() / "head");
+    head.erase(head.find_last_not_of("\n") + 1);
+    REQUIRE(head.size() >= 7);
+    CHECK(r.out.find("." + head.substr(0, 7)) != std::string::npos);
+  } else {
+    WARN("not a git checkout: the commit part of the version is not checked");
+  }
 }

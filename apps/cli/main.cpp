@@ -3,11 +3,12 @@
 
 #include "apps/cli/commands.h"
 #include "apps/cli/common.h"
+#include "qengine_version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"qengine: a native inference and quantization engine for ONNX models"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("qengine ") + QENGINE_VERSION);
+  app.set_version_flag("--version", std::string("qengine ") + QENGINE_VERSION_STRING);
   int exit_code = qe::cli::kExitOk;
   qe::cli::add_info_command(app, exit_code);
   qe::cli::add_run_command(app, exit_code);
