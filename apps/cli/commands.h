@@ -13,5 +13,7 @@ void add_bench_command(CLI::App& app, int& exit_code);
 void add_export_command(CLI::App& app, int& exit_code);
 void add_calibrate_command(CLI::App& app, int& exit_code);
 void add_mixed_command(CLI::App& app, int& exit_code);
+// Hidden: every command's --help as Markdown, for docs/cli.md (scripts/update-cli-docs.sh).
+void add_help_markdown_command(CLI::App& app, int& exit_code);
 
 }  // namespace qe::cli

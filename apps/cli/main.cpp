@@ -6,7 +6,7 @@
 #include "qengine_version.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"qengine: a native inference and quantization engine for ONNX models"};
+  CLI::App app{"qengine: a native inference and quantization engine for ONNX models", "qengine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("qengine ") + QENGINE_VERSION_STRING);
   int exit_code = qe::cli::kExitOk;
@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   qe::cli::add_calibrate_command(app, exit_code);
   qe::cli::add_mixed_command(app, exit_code);
   qe::cli::add_export_command(app, exit_code);
+  qe::cli::add_help_markdown_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
