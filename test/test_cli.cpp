@@ -126,3 +126,27 @@ TEST_CASE("--version names the project version and the git commit it was built f
     WARN("not a git checkout: the commit part of the version is not checked");
   }
 }
+
+TEST_CASE("completion bash: a script bash accepts, completing commands and each command's flags") {
+  TempDir tmp;
+  auto r = run_qengine("completion bash", tmp);
+  REQUIRE(r.exit_code == 0);
+  const fs::path script = tmp.path() / "qengine.bash";
+  {
+    std::ofstream out(script);
+    out << r.out;
+  }
+  auto complete = [&](const std::string& words, int cword) {
+    const fs::path result = tmp.path() / "reply";
+    const std::string cmd = "bash -c 'source \"" + script.string() + "\"; COMP_WORDS=(" + words +
+                            "); COMP_CWORD=" + std::to_string(cword) + "; _qengine; echo \"${COMPREPLY[*]}\"' > '" +
+                            result.string() + "' 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    return read_text_file(result);
+  };
+  CHECK(complete("qengine cal", 1) == "calibrate\n");
+  CHECK(complete("qengine mi", 1) == "mixed\n");
+  CHECK(complete("qengine mixed --sensitivity", 2) == "--sensitivity --sensitivity-file\n");
+  CHECK(complete("qengine calibrate --gp", 2) == "--gpfq --gptq\n");
+  check_one_line_error(run_qengine("completion fish", tmp), "fish");
+}

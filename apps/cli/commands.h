@@ -13,6 +13,8 @@ void add_bench_command(CLI::App& app, int& exit_code);
 void add_export_command(CLI::App& app, int& exit_code);
 void add_calibrate_command(CLI::App& app, int& exit_code);
 void add_mixed_command(CLI::App& app, int& exit_code);
+// `qengine completion bash`: a completion script made from the command tree.
+void add_completion_command(CLI::App& app, int& exit_code);
 // Hidden: every command's --help as Markdown, for docs/cli.md (scripts/update-cli-docs.sh).
 void add_help_markdown_command(CLI::App& app, int& exit_code);
 

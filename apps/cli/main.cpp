@@ -8,6 +8,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"qengine: a native inference and quantization engine for ONNX models", "qengine"};
   app.require_subcommand(1);
+  // Usage errors are one line like every other error, with the fix suggested.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("qengine: error: ") + e.what() + " (see --help)\n";
+  });
   app.set_version_flag("--version", std::string("qengine ") + QENGINE_VERSION_STRING);
   int exit_code = qe::cli::kExitOk;
   qe::cli::add_info_command(app, exit_code);
@@ -17,6 +21,7 @@ int main(int argc, char** argv) {
   qe::cli::add_calibrate_command(app, exit_code);
   qe::cli::add_mixed_command(app, exit_code);
   qe::cli::add_export_command(app, exit_code);
+  qe::cli::add_completion_command(app, exit_code);
   qe::cli::add_help_markdown_command(app, exit_code);
   try {
     app.parse(argc, argv);
