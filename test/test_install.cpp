@@ -1,0 +1,85 @@
+// The installed package: `cmake --install` into a temporary prefix, then a project outside the
+// tree (examples/consumer) found through find_package(qengine), and the same program compiled
+// with pkg-config's flags; both classify a demo image like `qengine run` does.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "support/cli_support.h"
+
+namespace fs = std::filesystem;
+using namespace qe::test;
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  INFO("environment variable " << name);
+  REQUIRE(v != nullptr);
+  return v;
+}
+
+// Runs `cmd` with its output in `log`; on failure the log is the message.
+void sh(const std::string& cmd, const fs::path& log) {
+  const int rc = std::system((cmd + " > '" + log.string() + "' 2>&1").c_str());
+  INFO(cmd << "\n" << read_text_file(log));
+  REQUIRE((WIFEXITED(rc) ? WEXITSTATUS(rc) : -1) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("the installed package serves CMake and pkg-config consumers") {
+  const fs::path src = env("QENGINE_SOURCE_DIR");
+  const fs::path bin = env("QENGINE_BINARY_DIR");
+  TempDir tmp;
+  const fs::path prefix = tmp.path() / "prefix";
+  const fs::path log = tmp.path() / "log";
+
+  sh("cmake --install '" + bin.string() + "' --prefix '" + prefix.string() + "'", log);
+  for (const char* f : {"bin/qengine", "include/qengine/qengine.hpp", "include/qengine/qengine.h",
+                        "lib/libqengine.so", "lib/cmake/qengine/qengineConfig.cmake", "lib/pkgconfig/qengine.pc"}) {
+    INFO(f);
+    CHECK(fs::exists(prefix / f));
+  }
+  // The public headers pull in nothing of the engine's internals.
+  const std::string hpp = read_text_file(prefix / "include/qengine/qengine.hpp");
+  CHECK(hpp.find("google/protobuf") == std::string::npos);
+  CHECK(hpp.find("#include \"") == std::string::npos);
+
+  const std::string model = (src / "examples/models/fmnist_tiny_cnn.onnx").string();
+  const std::string image = (src / "examples/images/7_sneaker/00009.png").string();
+  // What the CLI says about that image, as the reference.
+  const CommandResult cli = run_qengine("run " + model + " " + image + " --top 1 --json", tmp);
+  REQUIRE(cli.exit_code == 0);
+  const nlohmann::json top = nlohmann::json::parse(cli.out)["images"][0]["top"][0];
+  const std::string expected = std::to_string(top["class"].get<int>()) + " " + top["label"].get<std::string>() + "\n";
+  CHECK(expected == "7 7_sneaker\n");  // the image's folder: the model gets it right
+
+  // CMake: find_package(qengine) from the installed prefix.
+  const fs::path build = tmp.path() / "consumer-build";
+  sh("cmake -S '" + (src / "examples/consumer").string() + "' -B '" + build.string() +
+                 "' -DCMAKE_PREFIX_PATH='" + prefix.string() + "' -DCMAKE_BUILD_TYPE=Release",
+             log);
+  sh("cmake --build '" + build.string() + "'", log);
+  const fs::path out = tmp.path() / "out";
+  sh("'" + (build / "classify_top1").string() + "' '" + model + "' '" + image + "'", out);
+  CHECK(read_text_file(out) == expected);
+
+  // pkg-config: the .pc file is relocatable (found through PKG_CONFIG_PATH).
+  const fs::path pc_bin = tmp.path() / "classify_pc";
+  const std::string pc = "PKG_CONFIG_PATH='" + (prefix / "lib/pkgconfig").string() + "' pkg-config";
+  sh("c++ -std=c++17 '" + (src / "examples/consumer/main.cpp").string() + "' -o '" + pc_bin.string() +
+                 "' $(" + pc + " --cflags --libs qengine)",
+             log);
+  const fs::path out2 = tmp.path() / "out2";
+  sh("LD_LIBRARY_PATH='" + (prefix / "lib").string() + "' '" + pc_bin.string() + "' '" + model + "' '" +
+                 image + "'",
+             out2);
+  CHECK(read_text_file(out2) == expected);
+}
