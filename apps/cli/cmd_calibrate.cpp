@@ -8,9 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -75,12 +73,6 @@ struct CalibrateArgs {
   double percentile = -1;
   PreprocessingFlags pre;
 };
-
-std::string model_stem(const std::string& path) {
-  std::string stem = fs::path(path).filename().string();
-  if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".onnx") == 0) stem.resize(stem.size() - 5);
-  return stem;
-}
 
 Result<QuantFlags> flags_from_args(const CalibrateArgs& a) {
   QuantFlags f;
@@ -363,16 +355,9 @@ int run_calibrate(const CalibrateArgs& a) {
     summary.qcdq_skipped_reason = qcdq_ok.message();
   }
   // The sidecar travels with the outputs so that `qengine eval OUT/<model>.qonnx.onnx` preprocesses alike.
-  const std::string sidecar = sidecar_path_for(a.model);
-  if (fs::exists(sidecar)) {
-    std::ifstream in(sidecar, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    for (const char* kind : {".qonnx", ".qcdq"}) {
-      if (std::string(kind) == ".qcdq" && !summary.qcdq_skipped_reason.empty()) continue;
-      if (Status st = outputs->write_text(stem + kind + ".json", text.str()); !st.is_ok()) return report_error(st);
-    }
-  }
+  std::vector<std::string> sidecars = {stem + ".qonnx"};
+  if (summary.qcdq_skipped_reason.empty()) sidecars.push_back(stem + ".qcdq");
+  if (Status st = outputs->copy_sidecar(a.model, sidecars); !st.is_ok()) return report_error(st);
   summary.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   auto report = calibration_report_json(float_graph, *plan, *calibration, *sqnr, summary);
   if (!report.is_ok()) return report_error(report.status());

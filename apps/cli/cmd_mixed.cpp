@@ -24,6 +24,7 @@
 #include "apps/cli/mixed_support.h"
 #include "apps/cli/output_files.h"
 #include "apps/cli/preprocessing_flags.h"
+#include "engine/core/text_file.h"
 #include "engine/data/image_folder.h"
 #include "frontends/onnx/onnx_import.h"
 #include "frontends/onnx/quant_export.h"
@@ -67,20 +68,6 @@ struct MixedArgs {
   bool quiet = false;
   PreprocessingFlags pre;
 };
-
-std::string model_stem(const std::string& path) {
-  std::string stem = fs::path(path).filename().string();
-  if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".onnx") == 0) stem.resize(stem.size() - 5);
-  return stem;
-}
-
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found(path, ": cannot read");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The canonical graph with batch-1 input shapes: the MACs of the cost model. Node names are
 // those of the dynamic-batch canonical graph.
@@ -201,7 +188,7 @@ int run_mixed(const MixedArgs& a) {
   Context c(a);
   c.progress = chatty && isatty(STDERR_FILENO);
   if (!a.config.empty()) {
-    auto text = read_text(a.config);
+    auto text = read_text_file(a.config);
     if (!text.is_ok()) return report_error(text.status());
     c.base_rules_text = *text;
   }
@@ -355,15 +342,8 @@ int run_mixed(const MixedArgs& a) {
     }
     sensitivity = std::move(measured).value();
     if (!a.sensitivity_file.empty()) {
-      const std::string tmp = a.sensitivity_file + ".tmp";
-      {
-        std::ofstream out(tmp);
-        out << sensitivity_to_json(key, *sensitivity).dump(1) << "\n";
-        if (!out) return report_error(invalid_argument(tmp, ": cannot write"));
-      }
-      std::error_code ec;
-      fs::rename(tmp, a.sensitivity_file, ec);
-      if (ec) return report_error(invalid_argument(a.sensitivity_file, ": cannot write: ", ec.message()));
+      Status st = write_text_file_atomically(a.sensitivity_file, sensitivity_to_json(key, *sensitivity).dump(1) + "\n");
+      if (!st.is_ok()) return report_error(st);
     }
   }
 
@@ -497,12 +477,7 @@ int run_mixed(const MixedArgs& a) {
   if (Status st = export_qonnx(*quantized, outputs->temp_path_for(stem + ".qonnx.onnx")); !st.is_ok()) {
     return report_error(st.with_context("writing " + stem + ".qonnx.onnx: "));
   }
-  const std::string sidecar = sidecar_path_for(a.model);
-  if (fs::exists(sidecar)) {
-    auto text = read_text(sidecar);
-    if (!text.is_ok()) return report_error(text.status());
-    if (Status st = outputs->write_text(stem + ".qonnx.json", *text); !st.is_ok()) return report_error(st);
-  }
+  if (Status st = outputs->copy_sidecar(a.model, {stem + ".qonnx"}); !st.is_ok()) return report_error(st);
   nlohmann::json report;
   report["model"] = a.model;
   report["calib_dir"] = a.calib_dir;

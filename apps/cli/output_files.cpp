@@ -8,9 +8,27 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/core/text_file.h"
+#include "engine/data/preprocess.h"
+
 namespace qe::cli {
 
 namespace fs = std::filesystem;
+
+std::string model_stem(const std::string& model_path) {
+  std::string stem = fs::path(model_path).filename().string();
+  if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".onnx") == 0) stem.resize(stem.size() - 5);
+  return stem;
+}
+
+Status OutputFileSet::copy_sidecar(const std::string& model_path, const std::vector<std::string>& names) {
+  const std::string sidecar = sidecar_path_for(model_path);
+  std::error_code ec;
+  if (!fs::exists(sidecar, ec)) return Status::ok();
+  QE_ASSIGN_OR_RETURN(std::string text, read_text_file(sidecar));
+  for (const std::string& name : names) QE_RETURN_IF_ERROR(write_text(name + ".json", text));
+  return Status::ok();
+}
 
 Result<OutputFileSet> OutputFileSet::open(const std::string& dir) {
   std::error_code ec;

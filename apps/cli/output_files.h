@@ -11,6 +11,9 @@
 
 namespace qe::cli {
 
+// "models/resnet18.onnx" → "resnet18": the base name of the files a command writes for a model.
+std::string model_stem(const std::string& model_path);
+
 class OutputFileSet {
  public:
   // Creates `dir` when missing and checks that a file can be written there.
@@ -23,6 +26,9 @@ class OutputFileSet {
   // The temporary path to write `name` to (a file name inside dir()).
   std::string temp_path_for(const std::string& name);
   Status write_text(const std::string& name, const std::string& text);
+  // The model's sidecar JSON (when it has one) as "<name>.json" for each output name, so that
+  // `qengine eval OUT/<name>.onnx` preprocesses like the source model.
+  Status copy_sidecar(const std::string& model_path, const std::vector<std::string>& names);
   // Renames every temporary into place; returns the final paths.
   Result<std::vector<std::string>> commit();
 

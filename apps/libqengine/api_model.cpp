@@ -1,11 +1,8 @@
 // Model: import (file or memory), declared inputs/outputs, export as QONNX / QCDQ.
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <unistd.h>
 
 #include "apps/libqengine/api_internal.h"
+#include "engine/core/text_file.h"
 #include "frontends/onnx/onnx_import.h"
 #include "frontends/onnx/quant_export.h"
 #include "graph/schema.h"
@@ -27,40 +24,9 @@ TensorInfo info_for(const qe::Value& v) {
   return info;
 }
 
-qe::Result<std::string> read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return qe::io_error("cannot open '", path, "' for reading");
-  std::stringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return qe::io_error("reading '", path, "' failed");
-  return text.str();
-}
-
-// Same directory, then rename: readers never see a half-written sidecar.
-qe::Status write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) return qe::io_error("cannot open '", temp, "' for writing");
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(temp.c_str());
-      return qe::io_error("writing '", temp, "' failed");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    std::remove(temp.c_str());
-    return qe::io_error("cannot rename '", temp, "' to '", path, "': ", ec.message());
-  }
-  return qe::Status::ok();
-}
-
 qe::Status write_sidecar_next_to(const Model::Impl& m, const std::string& model_path) {
   if (m.sidecar_json.empty()) return qe::Status::ok();
-  return write_text_atomically(qe::sidecar_path_for(model_path), m.sidecar_json);
+  return qe::write_text_file_atomically(qe::sidecar_path_for(model_path), m.sidecar_json);
 }
 
 std::shared_ptr<Model::Impl> finish_import(qe::Graph graph, std::string name, std::string sidecar_json,
@@ -80,7 +46,7 @@ Model Model::load(const std::string& path) {
   qe::Graph graph = qe::api::value_or_throw(qe::import_onnx_file(path));
   qe::Preprocessing pre = qe::api::value_or_throw(qe::load_sidecar_preprocessing(path));
   std::string sidecar;
-  if (!pre.source.empty()) sidecar = qe::api::value_or_throw(read_text_file(qe::sidecar_path_for(path)));
+  if (!pre.source.empty()) sidecar = qe::api::value_or_throw(qe::read_text_file(qe::sidecar_path_for(path)));
   return detail::Access::make(finish_import(std::move(graph), path, std::move(sidecar), std::move(pre)));
 }
 

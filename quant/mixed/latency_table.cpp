@@ -11,9 +11,9 @@
 #include <sstream>
 #include <unordered_map>
 
-#include <unistd.h>
 
 #include "engine/core/cpu_features.h"
+#include "engine/core/text_file.h"
 #include "engine/core/thread_pool.h"
 #include "quant/lower_integer.h"
 #include "quant/quantize_graph.h"
@@ -269,35 +269,20 @@ Status write_atomically(const fs::path& path, const std::string& text) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (ec) return io_error("cannot create '", path.parent_path().string(), "': ", ec.message());
-  std::random_device rd;
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      fs::remove(tmp, ec);
-      return io_error("cannot write '", tmp.string(), "'");
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    return io_error("cannot rename '", tmp.string(), "' to '", path.string(), "': ", ec.message());
-  }
-  return Status::ok();
+  return write_text_file_atomically(path.string(), text);
 }
 
 // The cached table, or nullopt (with a warning unless the file is simply absent).
 std::optional<LatencyTable> read_cache(const fs::path& path, const std::string& key, std::vector<std::string>& warnings) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
   const std::string ignored = "latency cache '" + path.string() + "' ignored, measuring again: ";
-  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  Result<std::string> text = read_text_file(path.string());
+  if (!text.is_ok()) {
+    warnings.push_back(ignored + text.status().message());
+    return std::nullopt;
+  }
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     warnings.push_back(ignored + "not valid JSON");
     return std::nullopt;
