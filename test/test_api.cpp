@@ -16,23 +16,17 @@
 #include "frontends/onnx/onnx_import.h"
 #include "qengine/qengine.hpp"
 #include "support/cli_support.h"
+#include "support/demo_data.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using qe::test::require_file;
+using qe::test::demo_images;
+using qe::test::demo_model;
+using qe::test::demo_samples;
 using qe::test::source_dir;
 
 namespace {
-
-std::string demo_model() { return require_file(source_dir() + "/examples/models/fmnist_tiny_cnn.onnx"); }
-std::string demo_images() { return require_file(source_dir() + "/examples/images"); }
-
-std::vector<qe::Sample> demo_samples() {
-  auto dataset = qe::scan_image_folder(demo_images());
-  REQUIRE(dataset.is_ok());
-  REQUIRE(dataset->samples.size() == 200);
-  return dataset->samples;
-}
 
 qengine::Tensor random_input(int64_t batch, uint64_t seed) {
   qe::Tensor t = qe::test::random_tensor(qe::Shape({batch, 1, 28, 28}), seed, -2.f, 2.f);

@@ -16,19 +16,15 @@
 #include "quant/mixed/layer_costs.h"
 #include "quant/prepare.h"
 #include "quant_test_graphs.h"
+#include "support/must.h"
 #include "support/test_support.h"
 
 using namespace qe;
+using qe::test::must;
 using qe::test::TestGraph;
 
 namespace {
 
-template <typename T>
-T must(Result<T> r) {
-  INFO(r.status().message());
-  REQUIRE(r.is_ok());
-  return std::move(r).value();
-}
 
 // Totals of an allocation summed in layer order, independently of evaluate_allocation.
 struct Totals {

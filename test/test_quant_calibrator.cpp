@@ -27,18 +27,14 @@
 #include "quant/prepare.h"
 #include "quant/quant_math.h"
 #include "quant/sqnr_report.h"
+#include "support/must.h"
 #include "support/test_support.h"
 
 using namespace qe;
+using qe::test::must;
 
 namespace {
 
-template <typename T>
-T must(Result<T> r) {
-  INFO(r.status().message());
-  REQUIRE(r.is_ok());
-  return std::move(r).value();
-}
 
 Attributes conv3x3() {
   Attributes a;

@@ -16,19 +16,15 @@
 #include "quant/rules.h"
 #include "quant/value_facts.h"
 #include "quant_test_graphs.h"
+#include "support/must.h"
 #include "support/test_support.h"
 
 using namespace qe;
+using qe::test::must;
 using qe::test::TestGraph;
 
 namespace {
 
-template <typename T>
-T must(Result<T> r) {
-  INFO(r.status().message());
-  REQUIRE(r.is_ok());
-  return std::move(r).value();
-}
 
 RuleSet rules_from(const std::string& json) { return must(parse_rules(json, "test.json")); }
 
