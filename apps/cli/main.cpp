@@ -3,9 +3,12 @@
 
 #include "apps/cli/commands.h"
 #include "apps/cli/common.h"
+#include "engine/core/temp_files.h"
 #include "qengine_version.h"
 
 int main(int argc, char** argv) {
+  // Ctrl-C or a kill while outputs are being written must not leave half-written files behind.
+  qe::remove_temp_files_on_termination_signals();
   CLI::App app{"qengine: a native inference and quantization engine for ONNX models", "qengine"};
   app.require_subcommand(1);
   // Usage errors are one line like every other error, with the fix suggested.
@@ -29,7 +32,11 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : qe::cli::kExitBadInput;
   } catch (const std::bad_alloc&) {
-    std::cerr << "qengine: error: out of memory\n";
+    std::cerr << "qengine: error: out of memory (try a smaller --batch or fewer --samples)\n";
+    return qe::cli::kExitRuntime;
+  } catch (const std::exception& e) {
+    // Nothing user-caused should get here (those are Status errors): a failure while running.
+    std::cerr << "qengine: error: " << e.what() << "\n";
     return qe::cli::kExitRuntime;
   }
   return exit_code;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/core/temp_files.h"
 #include "engine/core/text_file.h"
 #include "engine/data/preprocess.h"
 
@@ -55,6 +56,7 @@ OutputFileSet::~OutputFileSet() {
 std::string OutputFileSet::temp_path_for(const std::string& name) {
   const std::string tmp = (fs::path(dir_) / ("." + name + ".partial-" + std::to_string(::getpid()))).string();
   files_.emplace_back(tmp, (fs::path(dir_) / name).string());
+  guards_.push_back(std::make_unique<TempFileGuard>(tmp));
   return tmp;
 }
 
@@ -80,6 +82,7 @@ Result<std::vector<std::string>> OutputFileSet::commit() {
     written.push_back(final_path);
   }
   files_.clear();
+  guards_.clear();
   return written;
 }
 

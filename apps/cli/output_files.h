@@ -3,11 +3,13 @@
 // set without commit() removes the temporaries, so a failed run leaves no partial files.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/core/status.h"
+#include "engine/core/temp_files.h"
 
 namespace qe::cli {
 
@@ -18,7 +20,11 @@ class OutputFileSet {
  public:
   // Creates `dir` when missing and checks that a file can be written there.
   static Result<OutputFileSet> open(const std::string& dir);
-  OutputFileSet(OutputFileSet&& o) noexcept : dir_(std::move(o.dir_)), files_(std::move(o.files_)) { o.files_.clear(); }
+  OutputFileSet(OutputFileSet&& o) noexcept
+      : dir_(std::move(o.dir_)), files_(std::move(o.files_)), guards_(std::move(o.guards_)) {
+    o.files_.clear();
+    o.guards_.clear();
+  }
   OutputFileSet(const OutputFileSet&) = delete;
   ~OutputFileSet();
 
@@ -36,6 +42,7 @@ class OutputFileSet {
   explicit OutputFileSet(std::string dir) : dir_(std::move(dir)) {}
   std::string dir_;
   std::vector<std::pair<std::string, std::string>> files_;  // temporary, final
+  std::vector<std::unique_ptr<TempFileGuard>> guards_;      // removed on SIGINT/SIGTERM/SIGHUP
 };
 
 }  // namespace qe::cli

@@ -1,5 +1,7 @@
 #include "engine/core/text_file.h"
 
+#include "engine/core/temp_files.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +24,7 @@ Status write_text_file_atomically(const std::string& path, const std::string& te
   // pid and a per-process counter: concurrent writers (threads or processes) never share a name.
   static std::atomic<uint64_t> counter{0};
   const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const TempFileGuard guard(temp);
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) return io_error("cannot open '", temp, "' for writing");

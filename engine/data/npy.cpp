@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "engine/core/temp_files.h"
+
 namespace qe {
 namespace {
 
@@ -264,6 +266,7 @@ Status write_npy(const std::string& path, const Tensor& tensor) {
 
   static std::atomic<uint64_t> counter{0};
   const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const TempFileGuard guard(tmp);
   {
     File f(std::fopen(tmp.c_str(), "wb"), &std::fclose);
     if (!f) return io_error("cannot write npy file '", path, "': cannot create '", tmp, "': ", errno_text());

@@ -11,6 +11,7 @@
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 
+#include "engine/core/temp_files.h"
 #include "frontends/onnx/onnx_export_dialect.h"
 #include "frontends/onnx/onnx_export_lower.h"
 #include "frontends/onnx/onnx_proto_util.h"
@@ -229,6 +230,7 @@ Status write_file_atomically(const std::string& path, const std::string& bytes) 
   // A unique temporary in the destination directory, so the final rename is atomic.
   std::random_device rd;
   fs::path tmp = dir / str_cat(".", target.filename().string(), ".tmp.", ::getpid(), ".", rd());
+  const TempFileGuard guard(tmp.string());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) return io_error("cannot create temporary file '", tmp.string(), "' next to '", path, "'");
