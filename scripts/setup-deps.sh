@@ -5,10 +5,11 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
-  libeigen3-dev libdnnl-dev libxtensor-dev nlohmann-json3-dev libstb-dev catch2
+  libeigen3-dev nlohmann-json3-dev libstb-dev catch2
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libcli11-dev libglpk-dev libbenchmark-dev
   jq  # benchmarks/mixed_table.sh reads qengine's JSON reports
+  chromium fonts-dejavu-core  # test_cli_report renders the calibrate --report page headless
 )
 # onnxruntime (the independent cross-check of QCDQ files and the latency comparison) comes from npm
 # as onnxruntime-node; Node.js itself from Debian unless a node is already on the PATH.

@@ -1,13 +1,17 @@
 // The installed package: `cmake --install` into a temporary prefix, then a project outside the
 // tree (examples/consumer) found through find_package(qengine), and the same program compiled
-// with pkg-config's flags; both classify a demo image like `qengine run` does.
+// with pkg-config's flags, each against libqengine.so and against libqengine.a; all of them
+// classify a demo image like `qengine run` does.
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +36,34 @@ void sh(const std::string& cmd, const fs::path& log) {
   REQUIRE((WIFEXITED(rc) ? WEXITSTATUS(rc) : -1) == 0);
 }
 
+// The DT_NEEDED entries of an ELF file, as `readelf -d` lists them.
+std::vector<std::string> needed_libraries(const fs::path& elf, const fs::path& log) {
+  sh("readelf -d '" + elf.string() + "'", log);
+  std::vector<std::string> needed;
+  std::istringstream lines(read_text_file(log));
+  for (std::string line; std::getline(lines, line);) {
+    const auto open = line.find("(NEEDED)");
+    const auto lib = line.find('[');
+    if (open != std::string::npos && lib != std::string::npos) needed.push_back(line.substr(lib + 1, line.find(']') - lib - 1));
+  }
+  return needed;
+}
+
+bool needs_libqengine(const std::vector<std::string>& needed) {
+  for (const std::string& lib : needed) {
+    if (lib.find("libqengine") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Output of a shell command, without the trailing newline.
+std::string capture(const std::string& cmd, const fs::path& log) {
+  sh(cmd, log);
+  std::string out = read_text_file(log);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("the installed package serves CMake and pkg-config consumers") {
@@ -43,7 +75,8 @@ TEST_CASE("the installed package serves CMake and pkg-config consumers") {
 
   sh("cmake --install '" + bin.string() + "' --prefix '" + prefix.string() + "'", log);
   for (const char* f : {"bin/qengine", "include/qengine/qengine.hpp", "include/qengine/qengine.h",
-                        "lib/libqengine.so", "lib/cmake/qengine/qengineConfig.cmake", "lib/pkgconfig/qengine.pc"}) {
+                        "lib/libqengine.so", "lib/libqengine.a", "lib/cmake/qengine/qengineConfig.cmake",
+                        "lib/cmake/qengine/qengineTargets.cmake", "lib/pkgconfig/qengine.pc"}) {
     INFO(f);
     CHECK(fs::exists(prefix / f));
   }
@@ -70,6 +103,15 @@ TEST_CASE("the installed package serves CMake and pkg-config consumers") {
   const fs::path out = tmp.path() / "out";
   sh("'" + (build / "classify_top1").string() + "' '" + model + "' '" + image + "'", out);
   CHECK(read_text_file(out) == expected);
+  CHECK(needs_libqengine(needed_libraries(build / "classify_top1", log)));
+  // qengine::qengine_static: the whole engine inside the executable.
+  sh("'" + (build / "classify_top1_static").string() + "' '" + model + "' '" + image + "'", out);
+  CHECK(read_text_file(out) == expected);
+  const std::vector<std::string> static_needed = needed_libraries(build / "classify_top1_static", log);
+  CHECK_FALSE(needs_libqengine(static_needed));
+  // Its system libraries stay shared (the list is read right: it is not empty).
+  CHECK(std::any_of(static_needed.begin(), static_needed.end(),
+                    [](const std::string& lib) { return lib.rfind("libprotobuf.so", 0) == 0; }));
 
   // pkg-config: the .pc file is relocatable (found through PKG_CONFIG_PATH).
   const fs::path pc_bin = tmp.path() / "classify_pc";
@@ -82,4 +124,20 @@ TEST_CASE("the installed package serves CMake and pkg-config consumers") {
                  image + "'",
              out2);
   CHECK(read_text_file(out2) == expected);
+
+  // pkg-config --static: libqengine.a (chosen over the .so with -Bstatic) and Libs.private.
+  const std::string shared_libs = capture(pc + " --libs qengine", log);
+  const std::string static_libs = capture(pc + " --static --libs qengine", log);
+  INFO("--libs: " << shared_libs << "\n--static --libs: " << static_libs);
+  REQUIRE(static_libs.rfind(shared_libs, 0) == 0);
+  const std::string private_libs = static_libs.substr(shared_libs.size());
+  CHECK(private_libs.find("-lprotobuf") != std::string::npos);
+  const fs::path pc_static_bin = tmp.path() / "classify_pc_static";
+  sh("c++ -std=c++17 '" + (src / "examples/consumer/main.cpp").string() + "' -o '" + pc_static_bin.string() +
+         "' $(" + pc + " --cflags qengine) -Wl,-Bstatic " + shared_libs + " -Wl,-Bdynamic " + private_libs,
+     log);
+  CHECK_FALSE(needs_libqengine(needed_libraries(pc_static_bin, log)));
+  const fs::path out3 = tmp.path() / "out3";
+  sh("'" + pc_static_bin.string() + "' '" + model + "' '" + image + "'", out3);
+  CHECK(read_text_file(out3) == expected);
 }

@@ -1,19 +1,15 @@
-// Model: import (file or memory), declared inputs/outputs, export as QONNX / QCDQ.
-#include <filesystem>
-
+// Model: import (file or memory) and declared inputs/outputs. Export lives in api_export.cpp so
+// that a program which only loads and runs models never links the ONNX checker (apps/classify
+// links statically, and Debian ships libonnx only as a shared library).
 #include "apps/libqengine/api_internal.h"
 #include "engine/core/text_file.h"
 #include "frontends/onnx/onnx_import.h"
-#include "frontends/onnx/quant_export.h"
 #include "graph/schema.h"
 #include "quant/lower_integer.h"
-#include "quant/lower_trunc.h"
 
 namespace qengine {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 TensorInfo info_for(const qe::Value& v) {
   TensorInfo info;
@@ -22,11 +18,6 @@ TensorInfo info_for(const qe::Value& v) {
   info.shape_known = v.shape_known;
   if (v.shape_known) info.shape = v.shape.dims();
   return info;
-}
-
-qe::Status write_sidecar_next_to(const Model::Impl& m, const std::string& model_path) {
-  if (m.sidecar_json.empty()) return qe::Status::ok();
-  return qe::write_text_file_atomically(qe::sidecar_path_for(model_path), m.sidecar_json);
 }
 
 std::shared_ptr<Model::Impl> finish_import(qe::Graph graph, std::string name, std::string sidecar_json,
@@ -66,23 +57,6 @@ const std::vector<TensorInfo>& Model::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Model::outputs() const { return impl_->outputs; }
 bool Model::is_quantized() const { return impl_->quantized; }
 const std::vector<std::string>& Model::labels() const { return impl_->preprocessing.labels; }
-
-void Model::export_qonnx(const std::string& path) const {
-  if (path.empty()) throw Error(ErrorCode::invalid_argument, "export path is empty");
-  qe::Status st = qe::export_qonnx(impl_->graph, path);
-  if (!st.is_ok()) qe::api::throw_status(st.with_context("exporting " + impl_->name + " to '" + path + "': "));
-  qe::api::throw_if_error(write_sidecar_next_to(*impl_, path));
-}
-
-void Model::export_qcdq(const std::string& path) const {
-  if (path.empty()) throw Error(ErrorCode::invalid_argument, "export path is empty");
-  // QCDQ has no Trunc: rewrite them to standard ops first, as `qengine calibrate` does.
-  auto lowered = qe::lower_trunc_to_standard_ops(impl_->graph);
-  if (!lowered.is_ok()) qe::api::throw_status(lowered.status().with_context("exporting " + impl_->name + " as QCDQ: "));
-  qe::Status st = qe::export_qcdq(*lowered, path);
-  if (!st.is_ok()) qe::api::throw_status(st.with_context("exporting " + impl_->name + " to '" + path + "': "));
-  qe::api::throw_if_error(write_sidecar_next_to(*impl_, path));
-}
 
 }  // namespace qengine
 
