@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "apps/cli/progress.h"
 #include "engine/data/batch_loader.h"
 
 namespace qe::cli {
@@ -14,21 +15,6 @@ std::vector<Sample> pick_samples(const std::vector<Sample>& all, int64_t limit) 
   for (int64_t i = 0; i < limit; ++i) out.push_back(all[static_cast<size_t>(i * static_cast<int64_t>(all.size()) / limit)]);
   return out;
 }
-
-namespace {
-
-void draw_progress(const std::string& label, int64_t done, int64_t total, int64_t correct, double seconds) {
-  const int width = 30;
-  int filled = total ? static_cast<int>(width * done / total) : width;
-  double rate = seconds > 0 ? done / seconds : 0;
-  double eta = rate > 0 ? (total - done) / rate : 0;
-  std::fprintf(stderr, "\r%s[%.*s%*s] %lld/%lld  top-1 %.2f%%  %.0f img/s  ETA %.0fs ", label.c_str(), filled,
-               "##############################", width - filled, "", static_cast<long long>(done),
-               static_cast<long long>(total), done ? 100.0 * correct / done : 0.0, rate, eta);
-  std::fflush(stderr);
-}
-
-}  // namespace
 
 Result<AccuracyResult> measure_accuracy(Session& session, const Graph& model, const std::vector<Sample>& samples,
                                         const std::vector<std::string>& class_names, const Preprocessing& pre,
@@ -49,6 +35,8 @@ Result<AccuracyResult> measure_accuracy(Session& session, const Graph& model, co
   auto loader = BatchLoader::create(samples, pre, lo);
   if (!loader.is_ok()) return loader.status().with_context(folder + ": ");
 
+  ProgressBar bar(options.progress_label.empty() ? "eval" : options.progress_label,
+                  static_cast<int64_t>(samples.size()), options.progress);
   auto start = std::chrono::steady_clock::now();
   while (auto b = (*loader)->next()) {
     Tensor input = b->input;
@@ -63,14 +51,11 @@ Result<AccuracyResult> measure_accuracy(Session& session, const Graph& model, co
     auto t0 = std::chrono::steady_clock::now();
     auto out = session.run({input});
     r.infer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!out.is_ok()) {
-      if (options.progress) std::fprintf(stderr, "\n");
-      return out.status();
-    }
+    if (!out.is_ok()) return out.status();
     const Tensor& logits = (*out)[0];
     if (logits.dtype() != DType::kF32 || logits.shape().rank() != 2 || logits.shape()[0] != input.shape()[0]) {
       return invalid_argument("output '", session.output_names()[0], "' has shape ", logits.shape().to_string(),
-                              "; accuracy needs [batch, classes] logits");
+                              "; accuracy needs [batch, classes] logits (for other models: qengine run --input)");
     }
     const int64_t classes = logits.shape()[1];
     for (int64_t i = 0; i < n; ++i) {
@@ -93,16 +78,19 @@ Result<AccuracyResult> measure_accuracy(Session& session, const Graph& model, co
       r.sample_index.push_back(b->indices[static_cast<size_t>(i)]);
     }
     r.images += n;
-    if (options.progress) {
-      draw_progress(options.progress_label, r.images, static_cast<int64_t>(samples.size()) - (*loader)->num_skipped(),
-                    r.top1, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (bar.visible()) {
+      char note[48];
+      std::snprintf(note, sizeof note, "top-1 %.2f%%", 100.0 * static_cast<double>(r.top1) / static_cast<double>(r.images));
+      bar.set_note(note);
+      bar.set_total(static_cast<int64_t>(samples.size()) - (*loader)->num_skipped());
+      bar.update(r.images);
     }
   }
-  if (options.progress) std::fprintf(stderr, "\n");
+  bar.finish();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.skipped = (*loader)->num_skipped();
   r.warnings = (*loader)->warnings();
-  if (r.images == 0) return invalid_argument(folder, ": no image could be read");
+  if (r.images == 0) return invalid_argument(folder, ": no image could be read (JPEG, PNG or BMP files expected)");
   return r;
 }
 

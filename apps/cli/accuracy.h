@@ -15,7 +15,7 @@ namespace qe::cli {
 struct AccuracyOptions {
   int64_t batch = 8;         // a model with a fixed batch dimension overrides it
   int workers = 2;           // decoding threads
-  bool progress = false;     // draw a progress bar on stderr
+  bool progress = false;     // a progress bar is wanted (drawn only on a terminal: apps/cli/progress.h)
   std::string progress_label;
 };
 

@@ -86,13 +86,16 @@ Result<std::unique_ptr<CachedBatches>> decode_once(const std::vector<Sample>& sa
   return std::make_unique<CachedBatches>(std::move(batches), std::move(labels));
 }
 
-void draw_bar(const char* what, int64_t done, int64_t total, double seconds) {
-  const int width = 30;
-  const int filled = total ? static_cast<int>(width * std::min<int64_t>(done, total) / total) : width;
-  const double rate = seconds > 0 ? done / seconds : 0;
-  std::fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld  %.0f img/s ", what, filled, "##############################",
-               width - filled, "", static_cast<long long>(done), static_cast<long long>(total), rate);
-  std::fflush(stderr);
+BatchSourceFactory counted_passes(BatchSourceFactory passes, ProgressBar& bar) {
+  return [passes = std::move(passes), &bar]() -> Result<BatchSource> {
+    QE_ASSIGN_OR_RETURN(BatchSource source, passes());
+    bar.start();
+    return BatchSource([source = std::move(source), &bar](std::vector<Tensor>& inputs) -> Result<bool> {
+      QE_ASSIGN_OR_RETURN(bool more, source(inputs));
+      if (more && !inputs.empty() && inputs[0].shape().rank() > 0) bar.add(inputs[0].shape()[0]);
+      return more;
+    });
+  };
 }
 
 }  // namespace qe::cli

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli/progress.h"
 #include "engine/data/batch_loader.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/preprocess.h"
@@ -62,7 +63,9 @@ class CachedBatches {
 Result<std::unique_ptr<CachedBatches>> decode_once(const std::vector<Sample>& samples, const Preprocessing& pre,
                                                    const Graph& g, int batch, int workers, int64_t limit);
 
-// "\r<what> [#####     ] done/total  N img/s" on stderr.
-void draw_bar(const char* what, int64_t done, int64_t total, double seconds);
+// `passes` with every batch's rows (the first input's leading dimension) added to `bar`: the
+// progress of library phases that take a data source but report no progress themselves.
+// `bar` must outlive the factory and its sources.
+BatchSourceFactory counted_passes(BatchSourceFactory passes, ProgressBar& bar);
 
 }  // namespace qe::cli

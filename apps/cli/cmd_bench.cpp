@@ -11,6 +11,7 @@
 #include "apps/cli/commands.h"
 #include "apps/cli/bench_variants.h"
 #include "apps/cli/common.h"
+#include "apps/cli/progress.h"
 
 namespace qe::cli {
 
@@ -25,6 +26,7 @@ struct BenchArgs {
   int warmup = 5;
   double max_seconds = 20.0;
   bool json = false;
+  bool quiet = false;
   bool profile = false;
   std::vector<std::string> input_shapes;
   std::vector<std::string> compare;  // float, int8 (= w8a8), w4a8, ...
@@ -34,11 +36,15 @@ struct Timing {
   std::vector<double> ms;  // per timed run
 };
 
-Result<Timing> time_runs(Session& s, const std::vector<Tensor>& inputs, const BenchArgs& a) {
+// `label` names the progress bar (warm-up and timed runs).
+Result<Timing> time_runs(Session& s, const std::vector<Tensor>& inputs, const BenchArgs& a, const std::string& label) {
   using clock = std::chrono::steady_clock;
-  for (int i = 0; i < std::max(1, a.warmup); ++i) {
+  const int warmup = std::max(1, a.warmup);
+  ProgressBar bar(label, warmup + a.runs, !a.json && !a.quiet, "run");
+  for (int i = 0; i < warmup; ++i) {
     auto r = s.run(inputs);
     if (!r.is_ok()) return r.status();
+    bar.add(1);
   }
   Timing t;
   auto start = clock::now();
@@ -48,6 +54,7 @@ Result<Timing> time_runs(Session& s, const std::vector<Tensor>& inputs, const Be
     auto t1 = clock::now();
     if (!r.is_ok()) return r.status();
     t.ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    bar.add(1);
     if (std::chrono::duration<double>(t1 - start).count() > a.max_seconds && t.ms.size() >= 5) break;
   }
   return t;
@@ -75,7 +82,7 @@ Tensor random_input(DType dtype, const Shape& shape, uint64_t seed) {
 // not (use `qengine calibrate` + `qengine eval` for that).
 int run_compare(const BenchArgs& a, OpenedModel& m, const std::vector<Tensor>& inputs) {
   if (m.integer || has_quantizers(m.imported)) {
-    return report_error(invalid_argument("--compare needs a float model; '", a.model, "' is already quantized"));
+    return report_error(invalid_argument("--compare needs a float model; '", a.model, "' is already quantized (give the float model it came from)"));
   }
   std::vector<Tensor> calib;
   for (int i = 0; i < 16; ++i) {
@@ -108,7 +115,7 @@ int run_compare(const BenchArgs& a, OpenedModel& m, const std::vector<Tensor>& i
       owned = std::move(created).value();
       s = owned.get();
     }
-    auto t = time_runs(*s, inputs, a);
+    auto t = time_runs(*s, inputs, a, v);
     if (!t.is_ok()) return report_error(t.status().with_context(v + ": "));
     rows.push_back({v, median_of(t->ms), execution});
     if (v == "float") float_ms = rows.back().median_ms;
@@ -130,7 +137,7 @@ int run_compare(const BenchArgs& a, OpenedModel& m, const std::vector<Tensor>& i
 
 int run_bench(const BenchArgs& a) {
   OpenModelOptions mo = a.open;
-  mo.quiet = a.json;
+  mo.quiet = a.quiet;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);
@@ -143,7 +150,7 @@ int run_bench(const BenchArgs& a) {
   }
   using clock = std::chrono::steady_clock;
   if (!a.compare.empty()) return run_compare(a, *m, inputs);
-  auto timing = time_runs(*m->session, inputs, a);
+  auto timing = time_runs(*m->session, inputs, a, "bench");
   if (!timing.is_ok()) return report_error(timing.status());
   std::vector<double> ms = timing->ms;
   if (a.profile) {
@@ -224,6 +231,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--warmup", args->warmup, "Untimed runs first (default 5)")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--max-seconds", args->max_seconds, "Stop timing after this long (default 20)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->add_flag("--quiet", args->quiet, "No progress bar or warnings");
   cmd->add_flag("--profile", args->profile, "Also print time per op type and the slowest nodes (stderr)");
   cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");
   cmd->add_option("--compare", args->compare,

@@ -19,6 +19,7 @@
 #include "apps/cli/common.h"
 #include "apps/cli/output_files.h"
 #include "apps/cli/preprocessing_flags.h"
+#include "apps/cli/report_html.h"
 #include "engine/data/batch_loader.h"
 #include "engine/data/image_folder.h"
 #include "frontends/onnx/onnx_import.h"
@@ -57,6 +58,7 @@ struct CalibrateArgs {
   std::string split_side;
   int64_t ptq_samples = -1;
   std::string val_dir;
+  std::string report;  // --report: HTML calibration report path ("" = none)
   int64_t val_limit = -1;
   std::vector<std::string> input_shapes;
   int batch = 16;
@@ -155,8 +157,8 @@ Status apply_algorithm_flags(const CalibrateArgs& a, PtqConfig& c) {
 }
 
 int run_calibrate(const CalibrateArgs& a) {
-  const bool chatty = !a.json && !a.quiet;
-  const bool progress = chatty && isatty(STDERR_FILENO);
+  // Bars are drawn only on a terminal (apps/cli/progress.h); warnings go to stderr even with --json.
+  const bool progress = !a.json && !a.quiet;
   const auto t_start = std::chrono::steady_clock::now();
 
   // Rules first: a typo in the rule file should not wait for the model to load.
@@ -176,7 +178,7 @@ int run_calibrate(const CalibrateArgs& a) {
   if (!imported.is_ok()) return report_error(imported.status());
   Graph model = std::move(imported).value();
   if (Status st = apply_input_shape_flags(model, a.model, a.input_shapes); !st.is_ok()) return report_error(st);
-  auto pre = resolve_preprocessing(a.model, model, a.pre, !chatty);
+  auto pre = resolve_preprocessing(a.model, model, a.pre, a.quiet);
   if (!pre.is_ok()) return report_error(pre.status());
 
   const std::string policy = !a.policy.empty() ? a.policy : !rules.policy.empty() ? rules.policy : "full";
@@ -187,7 +189,7 @@ int run_calibrate(const CalibrateArgs& a) {
   if (!prepared.is_ok()) return report_error(prepared.status().with_context(a.model + ": "));
   Graph& float_graph = *prepared;
 
-  auto dataset = scan_image_folder(a.calib_dir);
+  auto dataset = open_image_folder(a.calib_dir);
   if (!dataset.is_ok()) return report_error(dataset.status());
   if (!a.quiet) {
     for (const auto& w : dataset->warnings) warn(w);
@@ -218,7 +220,10 @@ int run_calibrate(const CalibrateArgs& a) {
     for (const auto& w : config->warnings) warn(w);
   }
 
-  // The output directory is checked before the long part.
+  // The output directory (and the report's) is checked before the long part.
+  if (!a.report.empty()) {
+    if (Status st = check_report_path(a.report); !st.is_ok()) return report_error(st);
+  }
   const std::string out_dir = !a.out_dir.empty() ? a.out_dir : model_stem(a.model) + "-quant";
   auto outputs = OutputFileSet::open(out_dir);
   if (!outputs.is_ok()) return report_error(outputs.status());
@@ -227,20 +232,16 @@ int run_calibrate(const CalibrateArgs& a) {
   if (!source.is_ok()) return report_error(source.status().with_context(a.calib_dir + ": "));
   CalibrationOptions co;
   co.num_threads = a.threads;
-  const auto t_cal = std::chrono::steady_clock::now();
-  const int64_t total = static_cast<int64_t>(calib_samples.size());
-  if (progress) {
-    co.progress = [&](int64_t done) {
-      draw_bar("calibrating", done, total,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_cal).count());
-    };
-  }
+  auto calibration_bar =
+      std::make_unique<ProgressBar>("calibrate", static_cast<int64_t>(calib_samples.size()), progress);
+  co.progress = [&](int64_t done) { calibration_bar->update(done); };
   auto calibration = calibrate(float_graph, *plan, source->source(), co);
-  if (progress) std::fprintf(stderr, "\n");
+  calibration_bar.reset();
   if (!calibration.is_ok() && source->seen() == 0 && source->skipped() > 0) {
     const auto skipped = source->warnings();
     return report_error(invalid_argument(a.calib_dir, ": no calibration image could be read",
-                                         skipped.empty() ? std::string() : " (first: " + skipped.front() + ")"));
+                                         skipped.empty() ? std::string() : " (first: " + skipped.front() + ")",
+                                         "; JPEG, PNG or BMP files expected"));
   }
   if (!a.quiet) {
     for (const auto& w : source->warnings()) warn(w);
@@ -262,18 +263,26 @@ int run_calibrate(const CalibrateArgs& a) {
   }
   RefineOptions ro;
   ro.num_threads = a.threads;
-  const auto t_refine = std::chrono::steady_clock::now();
   const std::string rounding_name(weight_rounding_name(algorithms.rounding));
-  if (progress && algorithms.rounding != WeightRoundingAlgorithm::kNearest) {
+  // Rounding goes layer by layer, then bias correction streams its images once: one bar each.
+  std::unique_ptr<ProgressBar> rounding_bar, bias_bar;
+  if (algorithms.rounding != WeightRoundingAlgorithm::kNearest) {
+    rounding_bar = std::make_unique<ProgressBar>(rounding_name, 0, progress, "layer");
     ro.progress = [&](int done, int total) {
-      draw_bar(rounding_name.c_str(), done, total,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_refine).count());
+      rounding_bar->set_total(total);
+      rounding_bar->update(done);
+      if (done >= total) rounding_bar->finish();  // bias correction draws its own bar next
     };
   }
-  auto refined = refine_quantized_graph(
-      float_graph, *quantized, *plan, algorithms, rounding_batches,
-      folder_passes(pick_samples(calib_samples, a.bias_correction_samples), *pre, float_graph, a.batch, a.workers), ro);
-  if (progress && algorithms.rounding != WeightRoundingAlgorithm::kNearest) std::fprintf(stderr, "\n");
+  const std::vector<Sample> bias_samples = pick_samples(calib_samples, a.bias_correction_samples);
+  BatchSourceFactory bias_batches = folder_passes(bias_samples, *pre, float_graph, a.batch, a.workers);
+  if (algorithms.bias_correction) {
+    bias_bar = std::make_unique<ProgressBar>("bias corr.", static_cast<int64_t>(bias_samples.size()), progress);
+    bias_batches = counted_passes(std::move(bias_batches), *bias_bar);
+  }
+  auto refined = refine_quantized_graph(float_graph, *quantized, *plan, algorithms, rounding_batches, bias_batches, ro);
+  rounding_bar.reset();
+  bias_bar.reset();
   if (!refined.is_ok()) return report_error(refined.status());
 
   // Per-layer SQNR on (a prefix of) the calibration images.
@@ -284,6 +293,23 @@ int run_calibrate(const CalibrateArgs& a) {
   so.num_threads = a.threads;
   auto sqnr = measure_sqnr(float_graph, *quantized, *plan, sqnr_source->source(), -1, so);
   if (!sqnr.is_ok()) return report_error(sqnr.status());
+
+  // --report: one more pass over the calibration images for the activation histograms.
+  std::vector<QuantizerHistogram> activation_hists, weight_hists;
+  if (!a.report.empty()) {
+    auto hist_source = (cache && a.ptq_samples == -1 ? cache->passes()
+                                                     : folder_passes(calib_samples, *pre, float_graph, a.batch,
+                                                                     a.workers))();
+    if (!hist_source.is_ok()) return report_error(hist_source.status());
+    HistogramOptions ho;
+    ho.num_threads = a.threads;
+    auto hists = collect_activation_histograms(float_graph, *plan, *calibration, *hist_source, ho);
+    if (!hists.is_ok()) return report_error(hists.status().with_context("--report: "));
+    activation_hists = std::move(hists).value();
+    auto whists = collect_weight_histograms(float_graph, *plan, *calibration);
+    if (!whists.is_ok()) return report_error(whists.status().with_context("--report: "));
+    weight_hists = std::move(whists).value();
+  }
 
   CalibrateSummary summary;
   if (policy == "finn") {
@@ -312,7 +338,7 @@ int run_calibrate(const CalibrateArgs& a) {
   // Accuracy on the validation folder: float and quantized, image by image.
   const auto t_val = std::chrono::steady_clock::now();
   if (!a.val_dir.empty()) {
-    auto val = scan_image_folder(a.val_dir);
+    auto val = open_image_folder(a.val_dir);
     if (!val.is_ok()) return report_error(val.status());
     const std::vector<Sample> val_samples = pick_samples(val->samples, a.val_limit);
     AccuracyOptions ao;
@@ -325,10 +351,10 @@ int run_calibrate(const CalibrateArgs& a) {
     if (!float_session.is_ok()) return report_error(float_session.status());
     auto quant_session = Session::create(*quantized, sopt);
     if (!quant_session.is_ok()) return report_error(quant_session.status());
-    ao.progress_label = "float     ";
+    ao.progress_label = "float";
     auto fa = measure_accuracy(**float_session, float_graph, val_samples, val->classes, *pre, a.val_dir, ao);
     if (!fa.is_ok()) return report_error(fa.status());
-    ao.progress_label = "quantized ";
+    ao.progress_label = "quantized";
     auto qa = measure_accuracy(**quant_session, *quantized, val_samples, val->classes, *pre, a.val_dir, ao);
     if (!qa.is_ok()) return report_error(qa.status());
     summary.val = ValComparison::from(*fa, *qa);
@@ -362,14 +388,23 @@ int run_calibrate(const CalibrateArgs& a) {
   auto report = calibration_report_json(float_graph, *plan, *calibration, *sqnr, summary);
   if (!report.is_ok()) return report_error(report.status());
   if (Status st = outputs->write_text("calibration.json", report->dump(2) + "\n"); !st.is_ok()) return report_error(st);
+  Result<std::string> html = std::string();
+  if (!a.report.empty()) {
+    html = calibration_report_html({float_graph, *plan, *calibration, *sqnr, summary, activation_hists, weight_hists});
+    if (!html.is_ok()) return report_error(html.status());
+  }
   auto written = outputs->commit();
   if (!written.is_ok()) return report_error(written.status());
+  if (!a.report.empty()) {
+    if (Status st = write_report(a.report, *html); !st.is_ok()) return report_error(st);
+  }
   summary.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 
   if (a.json) {
     std::cout << summary_json(summary, *plan, *sqnr).dump() << "\n";
   } else if (!a.quiet) {
     print_summary(std::cout, summary, *plan, *sqnr, out_dir);
+    if (!a.report.empty()) std::cout << "wrote " << a.report << "\n";
   }
   return kExitOk;
 }
@@ -418,6 +453,7 @@ void add_calibrate_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
       ->group(ptq);
   cmd->add_option("--val", args->val_dir, "Validation folder: float vs quantized top-1/top-5");
+  cmd->add_option("--report", args->report, "Write a self-contained HTML calibration report to this file");
   cmd->add_option("--val-limit", args->val_limit, "Validate on N images spread over the folder")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");

@@ -31,14 +31,14 @@ struct EvalArgs {
 
 int run_eval(const EvalArgs& a) {
   OpenModelOptions mo = a.open;
-  mo.quiet = a.quiet || a.json;
+  mo.quiet = a.quiet;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
   auto m = open_model(a.model, mo);
   if (!m.is_ok()) return report_error(m.status());
-  auto pre = resolve_preprocessing(a.model, m->imported, a.pre, a.json || a.quiet);
+  auto pre = resolve_preprocessing(a.model, m->imported, a.pre, a.quiet);
   if (!pre.is_ok()) return report_error(pre.status());
-  auto dataset = scan_image_folder(a.folder);
+  auto dataset = open_image_folder(a.folder);
   if (!dataset.is_ok()) return report_error(dataset.status());
   if (!a.quiet) {
     for (const auto& w : dataset->warnings) warn(w);
@@ -51,11 +51,12 @@ int run_eval(const EvalArgs& a) {
   AccuracyOptions ao;
   ao.batch = a.batch;
   ao.workers = a.workers;
-  ao.progress = !a.json && !a.quiet && isatty(STDERR_FILENO);
+  ao.progress = !a.json && !a.quiet;
+  ao.progress_label = "eval";
   auto r = measure_accuracy(*m->session, m->imported, pick_samples(dataset->samples, a.limit), dataset->classes, *pre,
                             a.folder, ao);
   if (!r.is_ok()) return report_error(r.status());
-  if (!a.quiet && !a.json) {
+  if (!a.quiet) {
     for (const auto& w : r->warnings) warn(w);
   }
   const double seen = static_cast<double>(r->images);

@@ -1,6 +1,9 @@
 // qengine export MODEL OUT: re-write a model through qengine's own exporter (optionally with a
 // new input shape, optionally after qengine's graph optimizations).
+#include <filesystem>
 #include <iostream>
+
+#include <nlohmann/json.hpp>
 
 #include "apps/cli/commands.h"
 #include "apps/cli/common.h"
@@ -16,6 +19,8 @@ struct ExportArgs {
   std::vector<std::string> input_shapes;
   bool keep_batch = false;
   bool optimized = false;
+  bool json = false;
+  bool quiet = false;
 };
 
 int run_export(const ExportArgs& a) {
@@ -36,7 +41,15 @@ int run_export(const ExportArgs& a) {
   }
   Status st = export_onnx_file(g, a.output);
   if (!st.is_ok()) return report_error(st.with_context(a.output + ": "));
-  std::cout << "wrote " << a.output << "\n";
+  if (a.json) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(a.output, ec);
+    nlohmann::json j = {{"model", a.model},  {"output", a.output},        {"bytes", ec ? 0 : bytes},
+                        {"nodes", g.num_live_nodes()}, {"optimized", a.optimized}, {"keep_batch", a.keep_batch}};
+    std::cout << j.dump() << "\n";
+  } else if (!a.quiet) {
+    std::cout << "wrote " << a.output << "\n";
+  }
   return kExitOk;
 }
 
@@ -50,6 +63,8 @@ void add_export_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");
   cmd->add_flag("--keep-batch", args->keep_batch, "Keep the first input dimension symbolic ('batch')");
   cmd->add_flag("--optimized", args->optimized, "Export after qengine's graph optimizations (folding, fusion)");
+  cmd->add_flag("--json", args->json, "Print one JSON object (output, bytes, nodes)");
+  cmd->add_flag("--quiet", args->quiet, "Print nothing on success");
   cmd->callback([args, &exit_code] { exit_code = run_export(*args); });
 }
 

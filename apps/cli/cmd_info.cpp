@@ -17,6 +17,7 @@ struct InfoArgs {
   std::string model;
   bool explain = false;
   bool json = false;
+  bool quiet = false;  // info has no progress and reports the lowering itself: accepted for scripts' sake
   int batch = 1;
   int threads = 0;
   std::vector<std::string> input_shapes;
@@ -117,6 +118,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_flag("--explain", args->explain, "Also print the kernel chosen for every node and why others declined");
   cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->add_flag("--quiet", args->quiet, "No warnings (info prints none; accepted like on every command)");
   cmd->add_option("--batch", args->batch, "Batch size for MACs and the plan")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--threads", args->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
   add_integer_flags(*cmd, args->open);

@@ -87,13 +87,14 @@ Result<Graph> batch1_graph(const Graph& model, const std::string& policy, int th
   return prepare_float_graph(model, po);
 }
 
-double median_ms(Session& s, const std::vector<Tensor>& inputs, int runs) {
+double median_ms(Session& s, const std::vector<Tensor>& inputs, int runs, ProgressBar& bar) {
   for (int i = 0; i < 3; ++i) (void)s.run(inputs);
   std::vector<double> ms;
   for (int i = 0; i < runs; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     if (!s.run(inputs).is_ok()) return 0;
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    bar.add(1);
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
@@ -110,18 +111,34 @@ struct Context {
   std::unique_ptr<CachedBatches> bias_correction;  // calibrate's default: 128 of the calibration images
   std::vector<Sample> val_samples;
   std::vector<std::string> val_classes;
-  bool progress = false;
+  bool progress = false;  // bars wanted (drawn only on a terminal)
 };
 
+int64_t rows_in(const CachedBatches& batches) {
+  int64_t n = 0;
+  for (const auto& b : batches.batches()) n += b.empty() || b[0].shape().rank() == 0 ? 0 : b[0].shape()[0];
+  return n;
+}
+
+// `label` names the allocation on its calibration progress bar.
 Result<Graph> quantize_with(const Context& c, const std::vector<int>& bits, const std::string& description,
-                            std::string* rule_text) {
+                            const std::string& label, std::string* rule_text) {
   std::vector<LayerBits> lb;
   for (size_t i = 0; i < c.layers.size(); ++i) lb.push_back({c.layers[i].node, bits[i]});
   QE_ASSIGN_OR_RETURN(std::string text, mixed_rule_file_text(c.base_rules_text, lb, description));
   QE_ASSIGN_OR_RETURN(RuleSet rules, parse_rules(text, "mixed rules"));
   const std::string policy = rules.policy.empty() ? "full" : rules.policy;
   if (rule_text) *rule_text = text;
-  return quantize_graph(c.model, rules, policy, c.calib->passes(), c.bias_correction->passes(), c.a.threads);
+  // One pass over the calibration images and one over the bias-correction ones, unless the
+  // rules' algorithms take more passes (then the total is unknown).
+  const bool single_pass = rules.algorithms.rounding == WeightRoundingAlgorithm::kNearest &&
+                           !rules.algorithms.any_float_transform();
+  ProgressBar bar(label,
+                  single_pass ? rows_in(*c.calib) + (rules.algorithms.bias_correction ? rows_in(*c.bias_correction) : 0)
+                              : 0,
+                  c.progress);
+  return quantize_graph(c.model, rules, policy, counted_passes(c.calib->passes(), bar),
+                        counted_passes(c.bias_correction->passes(), bar), c.a.threads);
 }
 
 Status evaluate_row(const Context& c, const Graph& quantized, MixedRow& row) {
@@ -134,10 +151,9 @@ Status evaluate_row(const Context& c, const Graph& quantized, MixedRow& row) {
   ao.batch = c.a.batch;
   ao.workers = c.a.workers;
   ao.progress = c.progress;
-  ao.progress_label = row.name + " ";
+  ao.progress_label = "val " + row.name;
   QE_ASSIGN_OR_RETURN(AccuracyResult r, measure_accuracy(*s, quantized, c.val_samples, c.val_classes, c.pre,
                                                          c.a.val_dir, ao));
-  if (c.progress) std::fprintf(stderr, "\n");
   row.images = r.images;
   row.top1 = r.images ? 100.0 * static_cast<double>(r.top1) / static_cast<double>(r.images) : 0;
   return Status::ok();
@@ -186,7 +202,7 @@ int run_mixed(const MixedArgs& a) {
   }
 
   Context c(a);
-  c.progress = chatty && isatty(STDERR_FILENO);
+  c.progress = chatty;
   if (!a.config.empty()) {
     auto text = read_text_file(a.config);
     if (!text.is_ok()) return report_error(text.status());
@@ -207,7 +223,7 @@ int run_mixed(const MixedArgs& a) {
   if (!imported.is_ok()) return report_error(imported.status());
   c.model = std::move(imported).value();
   if (Status st = apply_input_shape_flags(c.model, a.model, a.input_shapes); !st.is_ok()) return report_error(st);
-  auto pre = resolve_preprocessing(a.model, c.model, a.pre, !chatty);
+  auto pre = resolve_preprocessing(a.model, c.model, a.pre, a.quiet);
   if (!pre.is_ok()) return report_error(pre.status());
   c.pre = *pre;
   PrepareOptions po;
@@ -229,14 +245,17 @@ int run_mixed(const MixedArgs& a) {
   for (const ComputeLayer& l : *all_layers) {
     if (weight_quantizer_of(float_graph, *plan, l.node).is_ok()) {
       c.layers.push_back(l);
-    } else if (chatty) {
+    } else if (!a.quiet) {
       warn("layer '" + l.node + "' has no weight quantizer; it is left out of the allocation");
     }
   }
-  if (c.layers.size() < 2) return report_error(invalid_argument(a.model, ": fewer than two quantized compute layers"));
+  if (c.layers.size() < 2) {
+    return report_error(invalid_argument(a.model, ": fewer than two quantized compute layers to choose bits for",
+                                         a.config.empty() ? "" : " (do --config's rules skip layers?)"));
+  }
 
   // Data.
-  auto dataset = scan_image_folder(a.calib_dir);
+  auto dataset = open_image_folder(a.calib_dir);
   if (!dataset.is_ok()) return report_error(dataset.status());
   const std::vector<Sample> calib_samples = pick_samples(dataset->samples, a.samples);
   say("decoding " + std::to_string(calib_samples.size()) + " calibration images");
@@ -244,7 +263,9 @@ int run_mixed(const MixedArgs& a) {
   if (!calib.is_ok()) return report_error(calib.status().with_context(a.calib_dir + ": "));
   if (!*calib) return report_error(invalid_argument(a.calib_dir, ": the calibration images need more than 4 GiB decoded; use --samples"));
   c.calib = std::move(calib).value();
-  if (c.calib->batches().empty()) return report_error(invalid_argument(a.calib_dir, ": no calibration image could be read"));
+  if (c.calib->batches().empty()) {
+    return report_error(invalid_argument(a.calib_dir, ": no calibration image could be read (JPEG, PNG or BMP files expected)"));
+  }
   {
     // The same images `qengine calibrate` corrects biases on, so that --config reproduces the result.
     constexpr int64_t kCalibrateBiasCorrectionSamples = 128;
@@ -254,7 +275,7 @@ int run_mixed(const MixedArgs& a) {
     c.bias_correction = std::move(bc).value();
   }
   if (!a.val_dir.empty()) {
-    auto val = scan_image_folder(a.val_dir);
+    auto val = open_image_folder(a.val_dir);
     if (!val.is_ok()) return report_error(val.status());
     c.val_samples = pick_samples(val->samples, a.val_limit);
     c.val_classes = val->classes;
@@ -285,7 +306,7 @@ int run_mixed(const MixedArgs& a) {
     } catch (const std::exception& e) {
       why = std::string("it is not JSON (") + e.what() + ")";
     }
-    if (!sensitivity && chatty) warn(a.sensitivity_file + ": not reused: " + why + "; measuring again");
+    if (!sensitivity && !a.quiet) warn(a.sensitivity_file + ": not reused: " + why + "; measuring again");
     if (sensitivity) say("sensitivity read from " + a.sensitivity_file);
   }
   if (!sensitivity && a.uniform) {
@@ -315,7 +336,7 @@ int run_mixed(const MixedArgs& a) {
         lb.labels.assign(labels.begin(), labels.end());
         hessian_batches.push_back(std::move(lb));
       }
-      if (hessian_batches.empty()) return report_error(invalid_argument(a.calib_dir, ": no labelled batch for the Hessian"));
+      if (hessian_batches.empty()) return report_error(invalid_argument(a.calib_dir, ": no labelled batch for the Hessian; use --sensitivity kl"));
     }
     std::vector<std::vector<Tensor>> kl_inputs;
     {
@@ -334,7 +355,21 @@ int run_mixed(const MixedArgs& a) {
     say(std::string("measuring sensitivity: ") +
         (use_kl ? "" : "Hessian traces (Hutchinson) on " + std::to_string(a.hessian_samples) + " images, ") +
         "output KL on " + std::to_string(a.kl_samples));
+    auto hessian_bar = std::make_unique<ProgressBar>("hessian", use_kl ? 0 : a.hutchinson_iterations, chatty, "iter");
+    auto kl_bar = std::make_unique<ProgressBar>("output KL", 0, chatty, "pass");
+    so.hutchinson.progress = [&](int done, int total) {
+      hessian_bar->update(done);
+      if (done >= total) hessian_bar->finish();
+      kl_bar->start();  // the KL passes begin when Hutchinson stops, converged or not
+    };
+    so.kl_progress = [&](int done, int total) {
+      hessian_bar->finish();
+      kl_bar->set_total(total);
+      kl_bar->update(done);
+    };
     auto measured = measure_layer_sensitivity(float_graph, *plan, c.layers, hessian_batches, kl_inputs, so);
+    hessian_bar.reset();
+    kl_bar.reset();
     if (!measured.is_ok()) {
       Status st = measured.status().with_context(a.model + ": sensitivity: ");
       if (!use_kl) st = Status(st.code(), st.message() + " (--sensitivity kl needs no backward pass)");
@@ -355,6 +390,11 @@ int run_mixed(const MixedArgs& a) {
     std::vector<std::string> names;
     for (const ComputeLayer& l : c.layers) names.push_back(l.node);
     say("per-layer latency table (cached per machine)");
+    ProgressBar bar("latency", 1 + static_cast<int64_t>(bits.size()), chatty, "variant");
+    lo.progress = [&](int done, int total) {
+      bar.set_total(total);
+      bar.update(done);
+    };
     auto t = load_or_measure_layer_latency(float_graph, names, bits, lo,
                                            a.latency_cache.empty() ? default_latency_cache_dir() : a.latency_cache);
     if (!t.is_ok()) return report_error(t.status().with_context(a.model + ": latency table: "));
@@ -408,7 +448,7 @@ int run_mixed(const MixedArgs& a) {
   if (bops) desc << ", BOPS " << a.bops;
   if (latency) desc << ", latency " << a.latency;
   desc << ", bits " << a.bits;
-  auto quantized = quantize_with(c, chosen.bits, desc.str(), &rule_text);
+  auto quantized = quantize_with(c, chosen.bits, desc.str(), "calibrate", &rule_text);
   if (!quantized.is_ok()) return report_error(quantized.status());
   SessionOptions float_options;
   float_options.num_threads = a.threads;
@@ -430,8 +470,9 @@ int run_mixed(const MixedArgs& a) {
     oo.quiet = a.quiet;
     auto integer_session = create_run_session(*quantized, "mixed", oo);
     if (!integer_session.is_ok()) return report_error(integer_session.status());
-    chosen.float_ms = median_ms(**float_session, inputs, a.bench_runs);
-    chosen.integer_ms = median_ms(**integer_session, inputs, a.bench_runs);
+    ProgressBar bar("speed-up", 2 * static_cast<int64_t>(a.bench_runs), chatty, "run");
+    chosen.float_ms = median_ms(**float_session, inputs, a.bench_runs, bar);
+    chosen.integer_ms = median_ms(**integer_session, inputs, a.bench_runs, bar);
   }
   double float_top1 = -1;
   if (!c.val_samples.empty()) {
@@ -440,9 +481,8 @@ int run_mixed(const MixedArgs& a) {
     ao.batch = a.batch;
     ao.workers = a.workers;
     ao.progress = c.progress;
-    ao.progress_label = "float ";
+    ao.progress_label = "val float";
     auto fa = measure_accuracy(**float_session, float_graph, c.val_samples, c.val_classes, c.pre, a.val_dir, ao);
-    if (c.progress) std::fprintf(stderr, "\n");
     if (!fa.is_ok()) return report_error(fa.status());
     float_top1 = fa->images ? 100.0 * static_cast<double>(fa->top1) / static_cast<double>(fa->images) : 0;
     if (Status st = evaluate_row(c, *quantized, chosen); !st.is_ok()) return report_error(st);
@@ -460,7 +500,7 @@ int run_mixed(const MixedArgs& a) {
     r.bits = drawn->bits;
     r.costs = *drawn;
     say("calibrating " + r.name);
-    auto q = quantize_with(c, r.bits, "random allocation", nullptr);
+    auto q = quantize_with(c, r.bits, "random allocation", r.name, nullptr);
     if (!q.is_ok()) return report_error(q.status().with_context(r.name + ": "));
     if (Status st = evaluate_row(c, *q, r); !st.is_ok()) return report_error(st);
     if (r.top1 >= 0) {

@@ -28,6 +28,7 @@ struct RunArgs {
   int top = 5;
   int threads = 0;
   bool json = false;
+  bool quiet = false;
   std::vector<std::string> input_shapes;
   PreprocessingFlags pre;
 };
@@ -81,7 +82,7 @@ int run_tensors(const RunArgs& a, OpenedModel& m) {
 }
 
 int run_images(const RunArgs& a, OpenedModel& m) {
-  auto pre = resolve_preprocessing(a.model, m.imported, a.pre, a.json);
+  auto pre = resolve_preprocessing(a.model, m.imported, a.pre, a.quiet);
   if (!pre.is_ok()) return report_error(pre.status());
   auto labels = resolve_label_names(a.labels, *pre);
   if (!labels.is_ok()) return report_error(labels.status());
@@ -148,6 +149,7 @@ int run_run(const RunArgs& a) {
   OpenModelOptions mo = a.open;
   mo.input_shape_flags = a.input_shapes;
   mo.threads = a.threads;
+  mo.quiet = a.quiet;
   auto m = open_model(a.model, mo);
   if (!m.is_ok()) return report_error(m.status());
   return a.npy_inputs.empty() ? run_images(a, *m) : run_tensors(a, *m);
@@ -168,6 +170,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   add_integer_flags(*cmd, args->open);
   cmd->add_option("--input-shape", args->input_shapes, "Override an input shape: NAME=d0,d1,...");
   cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->add_flag("--quiet", args->quiet, "No warnings");
   args->pre.add_to(cmd);
   cmd->callback([args, &exit_code] { exit_code = run_run(*args); });
 }

@@ -11,11 +11,36 @@ namespace qe::cli {
 int report_error(const Status& status) {
   std::cerr << "qengine: error: " << status.message() << "\n";
   switch (status.code()) {
+    // Limits (kOutOfRange: a 2^40-element shape, a 100000-pixel image, the arena cap) are the
+    // input's fault and fixable by the user, like every other code but an internal failure.
     case StatusCode::kInternal: return kExitRuntime;
-    case StatusCode::kOutOfRange: return kExitRuntime;
     default: return kExitBadInput;
   }
 }
+
+Result<Dataset> open_image_folder(const std::string& root) {
+  auto dataset = scan_image_folder(root);
+  if (!dataset.is_ok()) {
+    return Status(dataset.status().code(),
+                  dataset.status().message() + " (expected one sub-folder per class: " + root +
+                      "/<class>/<image>.jpg, .png or .bmp)");
+  }
+  return dataset;
+}
+
+namespace {
+
+// "input=1,3,224,224" for the --input-shape hint: unknown dimensions shown as 1.
+std::string input_shape_example(const Value& v) {
+  std::string s = v.name + "=";
+  for (size_t d = 0; d < (v.shape_known ? v.shape.rank() : 4); ++d) {
+    if (d) s += ",";
+    s += v.shape_known && v.shape[d] > 0 ? std::to_string(v.shape[d]) : "1";
+  }
+  return s;
+}
+
+}  // namespace
 
 void warn(const std::string& message) { std::cerr << "qengine: warning: " << message << "\n"; }
 
@@ -50,12 +75,16 @@ Status apply_input_shape_flags(Graph& g, const std::string& path, const std::vec
   for (const auto& [name, shape] : overrides) {
     ValueId v = g.find_value(name);
     if (v == kNoValue || !g.is_graph_input(v)) {
-      return invalid_argument("--input-shape: model '", path, "' has no input named '", name, "'");
+      std::string inputs;
+      for (ValueId in : g.inputs()) inputs += (inputs.empty() ? "" : ", ") + g.value(in).name;
+      return invalid_argument("--input-shape: model '", path, "' has no input named '", name, "' (its inputs: ",
+                              inputs, ")");
     }
     Value& val = g.value(v);
     if (val.shape_known && val.shape.rank() != shape.rank()) {
       return invalid_argument("--input-shape: input '", name, "' has rank ", val.shape.rank(), " (shape ",
-                              val.shape.to_string(), "), got ", shape.to_string());
+                              val.shape.to_string(), "), got ", shape.to_string(), "; e.g. --input-shape ",
+                              input_shape_example(val));
     }
     val.shape = shape;
     val.shape_known = true;
@@ -102,7 +131,10 @@ Result<std::vector<Shape>> concrete_input_shapes(const Graph& g, int64_t batch) 
   std::vector<Shape> shapes;
   for (ValueId id : g.inputs()) {
     const Value& v = g.value(id);
-    if (!v.shape_known) return invalid_argument("input '", v.name, "' has no declared shape; use --input-shape");
+    if (!v.shape_known) {
+      return invalid_argument("input '", v.name, "' has no declared shape; give one with --input-shape ", v.name,
+                              "=d0,d1,... (e.g. ", input_shape_example(v), ")");
+    }
     Shape s = v.shape;
     for (size_t d = 0; d < s.rank(); ++d) {
       if (s[d] < 0) s[d] = d == 0 ? batch : 1;

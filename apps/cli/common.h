@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engine/data/image_folder.h"
 #include "engine/session.h"
 #include "graph/graph.h"
 #include "quant/lower_integer.h"
@@ -19,9 +20,15 @@ constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;
 constexpr int kExitBadInput = 2;
 
-// Prints "qengine: error: <message>" on one line and returns the exit code for the status.
+// Prints "qengine: error: <message>" on one line and returns the exit code for the status:
+// kInternal and kOutOfRange (a broken invariant, a size past a limit) are failures while
+// running (1); every other code is input the user can fix (2): a missing or unreadable file,
+// a malformed model or rule file, a bad flag value, an unsupported op, an empty folder.
 int report_error(const Status& status);
 void warn(const std::string& message);
+
+// scan_image_folder, with the expected layout added to its errors.
+Result<Dataset> open_image_folder(const std::string& root);
 
 // "input=1,3,224,224" flags → name → shape.
 Result<std::map<std::string, Shape>> parse_input_shape_flags(const std::vector<std::string>& flags);

@@ -34,22 +34,31 @@ Status OutputFileSet::copy_sidecar(const std::string& model_path, const std::vec
 Result<OutputFileSet> OutputFileSet::open(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
-    return io_error("output directory '", dir, "' exists and is not a directory");
+    return io_error("output directory '", dir, "' exists and is not a directory; choose another with -o");
   }
+  const bool existed = fs::exists(dir, ec);
   fs::create_directories(dir, ec);
-  if (ec) return io_error("cannot create output directory '", dir, "': ", ec.message());
+  if (ec) return io_error("cannot create output directory '", dir, "': ", ec.message(), "; choose another with -o");
   const std::string probe = (fs::path(dir) / (".qengine-write-test-" + std::to_string(::getpid()))).string();
   std::FILE* f = std::fopen(probe.c_str(), "wb");
-  if (!f) return io_error("cannot write to output directory '", dir, "': ", std::strerror(errno));
+  if (!f) return io_error("cannot write to output directory '", dir, "': ", std::strerror(errno), "; choose another with -o");
   std::fclose(f);
   std::remove(probe.c_str());
-  return OutputFileSet(dir);
+  OutputFileSet set(dir);
+  set.created_dir_ = !existed;
+  return set;
 }
 
 OutputFileSet::~OutputFileSet() {
   for (const auto& [tmp, final_path] : files_) {
     std::error_code ec;
     fs::remove(tmp, ec);
+  }
+  // A run that fails before commit() leaves the file system as it found it: a directory it
+  // created is removed again (only when empty: fs::remove never deletes contents).
+  if (created_dir_ && !committed_) {
+    std::error_code ec;
+    fs::remove(dir_, ec);
   }
 }
 
@@ -83,6 +92,7 @@ Result<std::vector<std::string>> OutputFileSet::commit() {
   }
   files_.clear();
   guards_.clear();
+  committed_ = true;
   return written;
 }
 

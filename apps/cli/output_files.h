@@ -21,9 +21,14 @@ class OutputFileSet {
   // Creates `dir` when missing and checks that a file can be written there.
   static Result<OutputFileSet> open(const std::string& dir);
   OutputFileSet(OutputFileSet&& o) noexcept
-      : dir_(std::move(o.dir_)), files_(std::move(o.files_)), guards_(std::move(o.guards_)) {
+      : dir_(std::move(o.dir_)),
+        files_(std::move(o.files_)),
+        guards_(std::move(o.guards_)),
+        created_dir_(o.created_dir_),
+        committed_(o.committed_) {
     o.files_.clear();
     o.guards_.clear();
+    o.created_dir_ = false;
   }
   OutputFileSet(const OutputFileSet&) = delete;
   ~OutputFileSet();
@@ -43,6 +48,8 @@ class OutputFileSet {
   std::string dir_;
   std::vector<std::pair<std::string, std::string>> files_;  // temporary, final
   std::vector<std::unique_ptr<TempFileGuard>> guards_;      // removed on SIGINT/SIGTERM/SIGHUP
+  bool created_dir_ = false;  // open() made dir_: a failed run removes it again
+  bool committed_ = false;
 };
 
 }  // namespace qe::cli

@@ -24,7 +24,9 @@ Result<Preprocessing> resolve_preprocessing(const std::string& model_path, const
   if (!f.ignore_sidecar) {
     QE_ASSIGN_OR_RETURN(p, load_sidecar_preprocessing(model_path));
     if (p.source.empty() && !quiet) {
-      warn("no sidecar " + sidecar_path_for(model_path) + "; using ImageNet preprocessing (resize 256, crop 224)");
+      warn("no sidecar " + sidecar_path_for(model_path) +
+           "; using ImageNet preprocessing (resize 256, crop 224): write that file or set --resize, --crop, --mean, "
+           "--std, --channels");
     }
   }
   if (f.resize >= 0) {
@@ -50,7 +52,11 @@ Result<Preprocessing> resolve_preprocessing(const std::string& model_path, const
   if (f.scale > 0) p.scale = f.scale;
   if (f.no_antialias) p.antialias = false;
   if (f.resize_in_float) p.resize_in_float = true;
-  QE_RETURN_IF_ERROR(p.validate());
+  if (Status st = p.validate(); !st.is_ok()) {
+    const size_t channels = static_cast<size_t>(p.channels);
+    if (p.mean.size() == channels && p.std.size() == channels) return st;
+    return Status(st.code(), st.message() + "; give --mean and --std " + std::to_string(channels) + " value(s) each");
+  }
 
   if (model.inputs().size() != 1) {
     return invalid_argument("images need a model with one input; this one has ", model.inputs().size(),
@@ -63,7 +69,8 @@ Result<Preprocessing> resolve_preprocessing(const std::string& model_path, const
   }
   if (in.shape_known && in.shape[1] > 0 && in.shape[1] != p.channels) {
     return invalid_argument("input '", in.name, "' wants ", in.shape[1], " channels but preprocessing gives ",
-                            p.channels, " (--channels)");
+                            p.channels, p.source.empty() ? " (no sidecar " + sidecar_path_for(model_path) + ")" : "",
+                            "; use --channels ", in.shape[1]);
   }
   if (auto dims = fixed_output_dims(p); dims && in.shape_known) {
     bool h_ok = in.shape[2] < 0 || in.shape[2] == dims->height;

@@ -91,6 +91,7 @@ Result<HutchinsonResult> estimate_hessian_traces(Backprop& bp, const std::vector
       if (!(std::fabs(r.traces[w] - before) < o.tolerance * std::fabs(before))) settled = false;
     }
     r.converged = settled;
+    if (o.progress) o.progress(it, o.max_iterations);
   }
   return r;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/core/status.h"
@@ -23,6 +24,9 @@ struct HutchinsonOptions {
   // same trace and buys more independent v for the same work. Stopping then waits until every
   // batch has been seen.
   int batches_per_iteration = 0;
+  // Called after each iteration with (iterations done, max_iterations); the run may stop
+  // earlier when it converges.
+  std::function<void(int, int)> progress;
 };
 
 struct HutchinsonResult {

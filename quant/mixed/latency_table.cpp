@@ -464,6 +464,9 @@ Result<LatencyTable> measure_layer_latency(const Graph& canonical_float_graph, c
   table.float_total_us = fl->total_us;
   table.float_attributed_us = fl->attributed_us;
   for (size_t l = 0; l < names.size(); ++l) table.layers[l].float_us = fl->layer_us[l];
+  const int variants = 1 + static_cast<int>(widths.size());
+  int variants_done = 1;
+  if (o.progress) o.progress(variants_done, variants);
 
   for (int b : widths) {
     const std::string what = "latency table: " + std::to_string(b) + "-bit: ";
@@ -482,6 +485,7 @@ Result<LatencyTable> measure_layer_latency(const Graph& canonical_float_graph, c
       ll.nodes_by_bits[b] = v->layer_nodes[l].nodes;
       if (v->layer_nodes[l].stayed_float) ll.float_fallback_bits.push_back(b);
     }
+    if (o.progress) o.progress(++variants_done, variants);
   }
   return table;
 }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ struct LatencyOptions {
   int runs = 20;    // observed runs; each layer gets the median
   int warmup = 3;   // untimed runs first
   int64_t batch = 1;
+  // Called after each timed variant (float, then each bit width) with (done, total); not part
+  // of the cache key.
+  std::function<void(int, int)> progress;
 };
 
 struct LayerLatency {

@@ -168,6 +168,7 @@ Result<SensitivityReport> measure_layer_sensitivity(const Graph& g, const QuantP
     int64_t rows = 0;
     QE_ASSIGN_OR_RETURN(std::vector<double> p, run_probabilities(*reference, kl_inputs, softmax_out, &rows));
     reference.reset();
+    int kl_done = 0;
     for (size_t i = 0; i < report.layers.size(); ++i) {
       const PlannedQuantizer* q = quantizers[i];
       const Tensor& w = g.value(q->value).constant;
@@ -178,6 +179,10 @@ Result<SensitivityReport> measure_layer_sensitivity(const Graph& g, const QuantP
         QE_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, Session::create(std::move(one), so));
         QE_ASSIGN_OR_RETURN(std::vector<double> pq, run_probabilities(*s, kl_inputs, softmax_out, nullptr));
         report.layers[i].output_kl[b] = kl_sum(p, pq) / static_cast<double>(std::max<int64_t>(rows, 1));
+        if (options.kl_progress) {
+          ++kl_done;
+          options.kl_progress(kl_done, static_cast<int>(report.layers.size() * options.bits.size()));
+        }
       }
     }
     report.kl_seconds = seconds_since(t0);

@@ -8,6 +8,7 @@
 // `qengine mixed` minimises the sum of either under budgets (quant/mixed/bit_allocation.h).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@ struct SensitivityOptions {
   std::vector<int> bits = {4, 8};
   HutchinsonOptions hutchinson;
   int num_threads = 0;
+  // Output-KL passes: called after each (layer, bit width) with (done, layers x widths).
+  std::function<void(int, int)> kl_progress;
 };
 
 // One entry per layer, in `layers` order, with weight_error filled; hessian_trace / omega when
