@@ -384,7 +384,8 @@ Result<RuleSet> parse_rules(const std::string& json_text, const std::string& sou
   Json j;
   try {
     j = Json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // Not only parse_error: a number too large for a double ("1e999") throws out_of_range.406.
     // nlohmann's message reads "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
     std::string what = e.what();
     const size_t p = what.find("] ");

@@ -45,7 +45,8 @@ std::string quoted(const std::string& name) { return "'" + name + "'"; }
 
 const char* stb_reason() {
   const char* r = stbi_failure_reason();
-  return r ? r : "unknown error";
+  // stb_image gives no reason for some failures (e.g. PNG data that stops early).
+  return r && *r ? r : "corrupt or truncated data";
 }
 
 Status check_regular_file(const std::string& path) {
@@ -98,6 +99,43 @@ bool jpeg_has_end_marker(const uint8_t* d, size_t n) {
     pos += 2 + len;
   }
   return false;
+}
+
+// stb_image 2.27 (Debian's libstb) builds a DHT segment's Huffman table without checking that
+// its 16 code-length counts add up to at most 256 symbols, and writes past its 257-entry arrays
+// when they do (found by fuzz_image_decode; newer stb_image checks it). So every DHT segment
+// stb_image could reach is checked first: segments are skipped by their lengths as stb_image
+// skips them, and everything else (entropy-coded data, junk between segments) is scanned byte by
+// byte for markers, so no DHT stb_image would parse is missed. Past the end stb reads zeros.
+bool jpeg_huffman_tables_fit(const uint8_t* d, size_t n) {
+  auto byte_at = [&](size_t i) -> uint32_t { return i < n ? d[i] : 0; };
+  size_t pos = 0;
+  while (pos < n) {
+    if (d[pos] != 0xFF) {
+      ++pos;
+      continue;
+    }
+    size_t m = pos + 1;
+    while (m < n && d[m] == 0xFF) ++m;  // fill bytes
+    if (m >= n) break;
+    const uint8_t marker = d[m];
+    pos = m + 1;
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) continue;  // no payload
+    const size_t len = (byte_at(pos) << 8) | byte_at(pos + 1);
+    if (marker == 0xC4) {
+      int64_t left = static_cast<int64_t>(len) - 2;
+      size_t table = pos + 2;
+      while (left > 0) {
+        uint32_t symbols = 0;
+        for (size_t i = 1; i <= 16; ++i) symbols += byte_at(table + i);
+        if (symbols > 256) return false;
+        table += 17 + symbols;
+        left -= 17 + static_cast<int64_t>(symbols);
+      }
+    }
+    pos += std::max<size_t>(len, 2);
+  }
+  return true;
 }
 
 bool is_jpeg(const uint8_t* d, size_t n) { return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF; }
@@ -153,10 +191,16 @@ Result<ImageInfo> info_impl(const uint8_t* data, size_t size, const std::string&
     return out_of_range("image ", quoted(name), " is ", pw, "x", ph, " pixels, larger than the ", kMaxImageDimension,
                         "x", kMaxImageDimension, " limit");
   }
+  if (data[0] == 0xFF && !jpeg_huffman_tables_fit(data, size)) {
+    return parse_error("image ", quoted(name), " is a corrupt JPEG (a Huffman table of more than 256 symbols)");
+  }
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &comp)) {
     return parse_error("image ", quoted(name), " is not a readable JPEG, PNG or BMP image (", stb_reason(), ")");
   }
+  // stb_image's BMP header reader passes a top-down image's negative height through (decoding
+  // flips it positive).
+  if (h < 0 && size >= 2 && data[0] == 'B' && data[1] == 'M') h = -h;
   if (w <= 0 || h <= 0) return parse_error("image ", quoted(name), " has an empty size ", w, "x", h);
   if (w > kMaxImageDimension || h > kMaxImageDimension) {
     return out_of_range("image ", quoted(name), " is ", w, "x", h, " pixels, larger than the ", kMaxImageDimension,

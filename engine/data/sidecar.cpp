@@ -228,7 +228,7 @@ Result<Preprocessing> parse_sidecar_preprocessing(const std::string& json_text, 
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors, and numbers such as 1e999 that do not fit
     return parse_error("sidecar '", name, "' is not valid JSON: ", e.what());
   }
   return SidecarReader(name).parse(root);

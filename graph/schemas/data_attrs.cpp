@@ -53,7 +53,9 @@ Result<Shape> reshape_output_shape(const Shape& in, const std::vector<int64_t>& 
       copied[i] = true;
     } else {
       out[i] = t;
-      explicit_product *= t;
+      // Saturates past the element limit (the counts then cannot match) instead of overflowing.
+      explicit_product = t != 0 && explicit_product > kMaxTensorElements / t ? kMaxTensorElements + 1
+                                                                             : explicit_product * t;
       has_zero = has_zero || t == 0;
     }
   }
