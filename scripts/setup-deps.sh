@@ -10,6 +10,7 @@ packages=(
   libcli11-dev libglpk-dev libbenchmark-dev
   jq  # benchmarks/mixed_table.sh reads qengine's JSON reports
   chromium fonts-dejavu-core  # test_cli_report renders the calibrate --report page headless
+  valgrind  # test_c_api runs the C example under valgrind's leak checker
 )
 # onnxruntime (the independent cross-check of QCDQ files and the latency comparison) comes from npm
 # as onnxruntime-node; Node.js itself from Debian unless a node is already on the PATH.

@@ -1,6 +1,6 @@
 // The C API (include/qengine/qengine.h): the same results as the C++ API, status codes and
 // per-thread error strings, NULL arguments refused, and the C example program (also under
-// valgrind's leak checker when valgrind is installed).
+// valgrind's leak checker).
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
@@ -289,14 +289,16 @@ TEST_CASE("c api: the C example program classifies a demo image", "[c_api]") {
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.err, Catch::Contains("QE_NOT_FOUND") && Catch::Contains("missing.onnx"));
 
-  if (on_path("valgrind")) {
-    Command v = run_command("valgrind --leak-check=full --error-exitcode=3 " + example + " " + demo_model() + " " +
-                                sample.path,
-                            tmp);
-    INFO("valgrind stderr: " << v.err);
-    CHECK(v.exit_code == 0);
-    CHECK_THAT(v.err, Catch::Contains("ERROR SUMMARY: 0 errors"));
-  } else {
-    WARN("valgrind is not on PATH: the leak check of the C example did not run");
-  }
+  // The leak check is part of the acceptance: no valgrind is a failure, not a skip.
+  INFO("valgrind is not on PATH (scripts/setup-deps.sh installs it)");
+  REQUIRE(on_path("valgrind"));
+  Command v = run_command("valgrind --leak-check=full --error-exitcode=3 " + example + " " + demo_model() + " " +
+                              sample.path,
+                          tmp);
+  INFO("valgrind stderr: " << v.err);
+  CHECK(v.exit_code == 0);
+  CHECK_THAT(v.err, Catch::Contains("ERROR SUMMARY: 0 errors"));
+  // Still-reachable blocks are the libraries' process-lifetime singletons (protobuf descriptors).
+  CHECK_THAT(v.err, Catch::Contains("definitely lost: 0 bytes") && Catch::Contains("indirectly lost: 0 bytes") &&
+                        Catch::Contains("possibly lost: 0 bytes"));
 }
