@@ -104,6 +104,7 @@ BinaryF32RowFn binary_f32_ukernel(IsaLevel level) {
 
 void binary_f32_run(ThreadPool* pool, const BroadcastPlan& plan, BinaryF32RowFn row, BinaryOp op, const float* a,
                     const float* b, float* y) {
+  if (plan.numel() == 0) return;  // an empty output (a zero dimension): nothing to compute
   const bool ra = plan.inner_repeat[0], rb = plan.inner_repeat[1];
   if (plan.outer_dims.size() == 1 && plan.inner < kGrain) {
     // Many short rows over one outer dim (NCHW × [N,C,1,1] in squeeze-excite blocks, rows of
