@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "engine/evaluate.h"
@@ -71,6 +72,19 @@ Status specialise(Graph& g, ThreadPool& pool) {
 }
 
 }  // namespace
+
+namespace {
+std::atomic<size_t> g_default_max_arena_bytes{size_t{16} << 30};
+
+std::string format_bytes(size_t bytes) {
+  if (bytes >= (size_t{1} << 20)) return str_cat(bytes >> 20, " MiB");
+  if (bytes >= (size_t{1} << 10)) return str_cat(bytes >> 10, " KiB");
+  return str_cat(bytes, " bytes");
+}
+}  // namespace
+
+size_t default_max_arena_bytes() { return g_default_max_arena_bytes.load(std::memory_order_relaxed); }
+void set_default_max_arena_bytes(size_t bytes) { g_default_max_arena_bytes.store(bytes, std::memory_order_relaxed); }
 
 Session::Session(Graph graph, SessionOptions options)
     : graph_(std::move(graph)), options_(options),
@@ -206,8 +220,8 @@ Result<ExecutionPlan*> Session::plan_for(const std::vector<Shape>& shapes) {
   plan->arena_bytes = mem.arena_bytes;
   size_t total = mem.arena_bytes + plan->workspace_bytes;
   if (total > options_.max_arena_bytes) {
-    return out_of_range("the execution plan needs ", total >> 20, " MiB of memory, over the limit of ",
-                        options_.max_arena_bytes >> 20, " MiB");
+    return out_of_range("the execution plan needs ", format_bytes(total), " of memory, over the limit of ",
+                        format_bytes(options_.max_arena_bytes), " (qengine --max-memory raises it)");
   }
   plan->arena = AlignedBuffer(total);
   ExecutionPlan* raw = plan.get();

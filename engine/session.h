@@ -17,6 +17,12 @@
 
 namespace qe {
 
+// The memory cap new sessions start with (16 GiB unless changed): a plan whose arena and kernel
+// workspace need more is refused with an error instead of allocating. Programs set it once from
+// their command line (`qengine --max-memory`); library users can also set it per session.
+size_t default_max_arena_bytes();
+void set_default_max_arena_bytes(size_t bytes);
+
 // Called after every node with each output it produced (calibration taps this).
 using ValueObserver = std::function<void(const Graph& plan_graph, ValueId value, const TensorView& data)>;
 
@@ -25,7 +31,7 @@ struct SessionOptions {
   bool optimize = true;           // load-time passes (Identity removal, folding, fusion)
   bool fold_batch_norm = true;    // fold BatchNormalization into Conv/Gemm
   bool fuse_activations = true;   // fuse Relu/Clip/... into the producing Conv/Gemm
-  size_t max_arena_bytes = size_t{16} << 30;  // refuse plans that need more
+  size_t max_arena_bytes = default_max_arena_bytes();  // refuse plans that need more
 };
 
 struct StepInfo {

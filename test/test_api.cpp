@@ -197,6 +197,18 @@ TEST_CASE("api: errors name the input, the shape or the file", "[api]") {
 
   e = thrown_error([&] { qengine::Model::from_bytes("not onnx", 8); });
   CHECK(e.code() == qengine::ErrorCode::invalid_argument);
+
+  // A memory cap below what the plan needs: the run fails and says how much it needed.
+  qengine::SessionOptions capped;
+  capped.threads = 1;
+  capped.max_memory_bytes = 4096;
+  qengine::Session small(model, capped);
+  e = thrown_error([&] { small.run({{"input", random_input(1, 2)}}); });
+  CHECK(e.code() == qengine::ErrorCode::runtime);
+  CHECK_THAT(e.what(), Catch::Contains("over the limit of 4 KiB"));
+  capped.max_memory_bytes = size_t{64} << 20;
+  qengine::Session roomy(model, capped);
+  CHECK(roomy.run({{"input", random_input(1, 2)}}).size() == 1);
 }
 
 TEST_CASE("api: from_bytes with a sidecar classifies like load", "[api]") {

@@ -161,6 +161,17 @@ TEST_CASE("c api: errors are status codes with a message for the calling thread"
   REQUIRE(qe_tensor_create(QE_FLOAT32, shape, 4, nullptr, &input) == QE_OK);
   size_t n_out = 7;
   qe_tensor** outputs = nullptr;
+
+  // A memory cap below what the plan needs fails the run, not the process.
+  qe_session* capped = nullptr;
+  REQUIRE(qe_session_create_with_memory_limit(model, 1, 4096, &capped) == QE_OK);
+  const char* input_name[] = {"input"};
+  const qe_tensor* capped_inputs[] = {input};
+  CHECK(qe_session_run(capped, 1, input_name, capped_inputs, &n_out, &outputs) == QE_RUNTIME_ERROR);
+  CHECK_THAT(last_error(), Catch::Contains("over the limit of 4 KiB"));
+  CHECK(outputs == nullptr);
+  qe_session_destroy(capped);
+  n_out = 7;
   const char* wrong[] = {"pixels"};
   const qe_tensor* inputs[] = {input};
   CHECK(qe_session_run(session, 1, wrong, inputs, &n_out, &outputs) == QE_INVALID_ARGUMENT);

@@ -150,3 +150,29 @@ TEST_CASE("completion bash: a script bash accepts, completing commands and each 
   CHECK(complete("qengine calibrate --gp", 2) == "--gpfq --gptq\n");
   check_one_line_error(run_qengine("completion fish", tmp), "fish");
 }
+
+TEST_CASE("--max-memory caps every execution plan, before or after the command") {
+  TempDir tmp;
+  const std::string image = require_file(source_dir() + "/examples/images/7_sneaker/00009.png");
+  const auto capped = run_qengine("run " + tiny_model() + " " + image + " --max-memory 64K", tmp);
+  check_one_line_error(capped, "over the limit of 64 KiB");
+  CHECK_THAT(capped.err, Catch::Contains("--max-memory"));
+  check_one_line_error(run_qengine("--max-memory 64K info " + tiny_model(), tmp), "over the limit of 64 KiB");
+
+  for (const std::string roomy : {"--max-memory 64M", "--max-memory 1G", "--max-memory 67108864", "--max-memory 64MiB"}) {
+    const auto r = run_qengine("run " + tiny_model() + " " + image + " --top 1 " + roomy, tmp);
+    INFO(roomy << ": " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("7_sneaker"));
+  }
+  for (const std::string bad : {"lots", "12X", "0", "-5M"}) {
+    check_one_line_error(run_qengine("run " + tiny_model() + " " + image + " --max-memory " + bad, tmp), "--max-memory");
+  }
+  // Calibration builds several sessions; all of them obey the cap, and nothing is written.
+  const auto out = tmp.path() / "out";
+  const auto cal = run_qengine("calibrate " + tiny_model() + " " + source_dir() + "/examples/images --samples 16 -o " +
+                                   out.string() + " --max-memory 64K",
+                               tmp);
+  check_one_line_error(cal, "over the limit of 64 KiB");
+  CHECK_FALSE(std::filesystem::exists(out));
+}

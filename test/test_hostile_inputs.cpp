@@ -283,6 +283,10 @@ std::vector<Case> cases(const std::string& tiny, const std::string& demo) {
 
   // Flags.
   list.push_back(Case{"flags", "negative --input-shape", "run " + tiny + " " + sneaker + " --input-shape input=1,-1,28,28", "input-shape", nullptr});
+  list.push_back(Case{"flags", "--max-memory below what the model needs", "run " + tiny + " " + sneaker + " --max-memory 64K",
+                      "over the limit of 64 KiB", nullptr});
+  list.push_back(Case{"flags", "--max-memory that is not a size", "calibrate " + tiny + " " + calib + " --max-memory lots -o {out}",
+                      "lots", small_calib});
   list.push_back(Case{"flags", "-o names an existing file", "calibrate " + tiny + " " + calib + " -o {dir}/file", "file",
                       [small_calib](const fs::path& dir) {
                         small_calib(dir);

@@ -18,6 +18,32 @@ int report_error(const Status& status) {
   }
 }
 
+Result<size_t> parse_byte_size(const std::string& text) {
+  size_t pos = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    return invalid_argument("'", text, "' is not a size (e.g. 512M or 4G)");
+  }
+  std::string unit = text.substr(pos);
+  for (const std::string suffix : {"iB", "B"}) {
+    if (unit.ends_with(suffix)) {
+      unit.resize(unit.size() - suffix.size());
+      break;
+    }
+  }
+  double scale = 1;
+  if (unit == "K" || unit == "k") scale = 1024.0;
+  else if (unit == "M" || unit == "m") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "g") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "t") scale = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty()) return invalid_argument("'", text, "': unknown unit '", unit, "' (use K, M, G or T)");
+  const double bytes = value * scale;
+  if (!(bytes >= 1) || bytes > 1e18) return invalid_argument("'", text, "' is not a size between 1 byte and 1 EiB");
+  return static_cast<size_t>(bytes);
+}
+
 Result<Dataset> open_image_folder(const std::string& root) {
   auto dataset = scan_image_folder(root);
   if (!dataset.is_ok()) {

@@ -15,6 +15,9 @@
 
 namespace qe::cli {
 
+// "512M", "4G", "65536", "1.5G" (binary units K, M, G, T; an optional trailing B or iB) → bytes.
+Result<size_t> parse_byte_size(const std::string& text);
+
 // Exit codes: 0 ok, 1 the job failed while running, 2 bad usage or bad input.
 constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;

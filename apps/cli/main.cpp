@@ -4,6 +4,7 @@
 #include "apps/cli/commands.h"
 #include "apps/cli/common.h"
 #include "engine/core/temp_files.h"
+#include "engine/session.h"
 #include "qengine_version.h"
 
 int main(int argc, char** argv) {
@@ -16,6 +17,18 @@ int main(int argc, char** argv) {
     return std::string("qengine: error: ") + e.what() + " (see --help)\n";
   });
   app.set_version_flag("--version", std::string("qengine ") + QENGINE_VERSION_STRING);
+  // Accepted before or after the command (`qengine calibrate ... --max-memory 2G`): subcommands
+  // hand options they do not know to the top level.
+  app.fallthrough();
+  app.add_option_function<std::string>(
+         "--max-memory",
+         [](const std::string& text) {
+           auto bytes = qe::cli::parse_byte_size(text);
+           if (!bytes.is_ok()) throw CLI::ValidationError("--max-memory", bytes.status().message());
+           qe::set_default_max_arena_bytes(*bytes);
+         },
+         "Memory cap of every execution plan (arena and kernel workspace), e.g. 512M or 4G; default 16G")
+      ->trigger_on_parse();
   int exit_code = qe::cli::kExitOk;
   qe::cli::add_info_command(app, exit_code);
   qe::cli::add_run_command(app, exit_code);

@@ -68,6 +68,7 @@ struct Session::Impl {
   std::unique_ptr<qe::Session> create_engine() const {
     qe::SessionOptions so;
     so.num_threads = options.threads;
+    if (options.max_memory_bytes > 0) so.max_arena_bytes = options.max_memory_bytes;
     auto session = qe::Session::create(run_graph, so);
     if (!session.is_ok()) {
       qe::api::throw_status(session.status().with_context(detail::Access::impl(model)->name + ": "));

@@ -224,15 +224,21 @@ qe_status qe_quantize(const qe_model* float_model, const char* rules_path, const
   });
 }
 
-qe_status qe_session_create(const qe_model* model, int threads, qe_session** out_session) {
+qe_status qe_session_create_with_memory_limit(const qe_model* model, int threads, size_t max_memory_bytes,
+                                              qe_session** out_session) {
   return guarded([&] {
     require(out_session, "qe_session_create", "out_session");
     *out_session = nullptr;
     require(model, "qe_session_create", "model");
     qengine::SessionOptions o;
     o.threads = threads;
+    o.max_memory_bytes = max_memory_bytes;
     *out_session = new qe_session{qengine::Session(model->model, o)};
   });
+}
+
+qe_status qe_session_create(const qe_model* model, int threads, qe_session** out_session) {
+  return qe_session_create_with_memory_limit(model, threads, 0, out_session);
 }
 
 void qe_session_destroy(qe_session* session) { delete session; }

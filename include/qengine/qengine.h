@@ -67,6 +67,10 @@ qe_status qe_quantize(const qe_model* float_model, const char* rules_path, const
 /* threads per run, 0 = all hardware threads. A quantized model runs on the integer kernels.
  * The session keeps its own reference to the model: the model may be destroyed first. */
 qe_status qe_session_create(const qe_model* model, int threads, qe_session** out_session);
+/* As qe_session_create, with a memory cap on each run's execution plan (activations and kernel
+ * workspace); a run that would need more fails with QE_RUNTIME_ERROR. 0 means 16 GiB. */
+qe_status qe_session_create_with_memory_limit(const qe_model* model, int threads, size_t max_memory_bytes,
+                                              qe_session** out_session);
 void qe_session_destroy(qe_session* session);
 /* Runs on every model input by name. On success *out_outputs is a new array of
  * *out_n_outputs tensors in model-output order (names: qe_model_output_name), released with

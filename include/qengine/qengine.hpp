@@ -122,6 +122,9 @@ struct SessionOptions {
   // Runs that may execute at the same time on one Session; each gets its own engine instance
   // (created on first need). 0: the number of hardware threads. Further callers wait.
   int max_concurrent_runs = 0;
+  // Memory cap of each engine instance's execution plan (activations and kernel workspace);
+  // a run that would need more fails with ErrorCode::runtime instead of allocating. 0: 16 GiB.
+  size_t max_memory_bytes = 0;
 };
 
 struct Prediction {
