@@ -40,28 +40,6 @@ std::string file_bytes(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-// x → Relu → y: the smallest valid model; cases break one thing in it.
-OnnxModelBuilder relu_model() {
-  OnnxModelBuilder b(13);
-  b.input("x", kF, {1, 4});
-  b.node("Relu", {"x"}, {"y"}, "relu");
-  b.output("y");
-  return b;
-}
-
-OnnxModelBuilder external_model(const std::string& location) {
-  OnnxModelBuilder b(13);
-  b.input("x", kF, {4});
-  auto* t = b.initializer("w", kF, {4});
-  t->set_data_location(onnx::TensorProto::EXTERNAL);
-  auto* e = t->add_external_data();
-  e->set_key("location");
-  e->set_value(location);
-  b.node("Add", {"x", "w"}, {"y"}, "add");
-  b.output("y");
-  return b;
-}
-
 // A PNG signature and IHDR chunk claiming `w`×`h` pixels, with no image data after it.
 std::string png_header(uint32_t w, uint32_t h) {
   std::string s = "\x89PNG\r\n\x1a\n";
@@ -221,29 +199,15 @@ std::vector<Case> cases(const std::string& tiny, const std::string& demo) {
     b.output("y");
     return b.bytes();
   }));
-  list.push_back(model_case("external data path with ..", "'w'", [] { return external_model("../secret.bin").bytes(); }));
-  list.push_back(model_case("external data at an absolute path", "'w'", [] { return external_model("/etc/passwd").bytes(); }));
+  list.push_back(model_case("external data path with ..", "'w'", [] { return external_data_model("../secret.bin").bytes(); }));
+  list.push_back(model_case("external data at an absolute path", "'w'", [] { return external_data_model("/etc/passwd").bytes(); }));
   list.push_back(Case{"model", "external data through a symlink that leaves the model's folder", "info {dir}/model/m.onnx", "'w'",
                       [](const fs::path& dir) {
                         write_file(dir / "outside.bin", std::string(16, '\0'));
-                        write_file(dir / "model" / "m.onnx", external_model("link.bin").bytes());
+                        write_file(dir / "model" / "m.onnx", external_data_model("link.bin").bytes());
                         fs::create_symlink(dir / "outside.bin", dir / "model" / "link.bin");
                       }});
-  list.push_back(model_file_case("subgraphs nested 200 deep", "m.onnx", [] {
-    onnx::ModelProto m;
-    m.set_ir_version(7);
-    m.add_opset_import()->set_version(13);
-    onnx::GraphProto* g = m.mutable_graph();
-    for (int depth = 0; depth < 200; ++depth) {
-      auto* n = g->add_node();
-      n->set_op_type("If");
-      auto* a = n->add_attribute();
-      a->set_name("then_branch");
-      a->set_type(onnx::AttributeProto::GRAPH);
-      g = a->mutable_g();
-    }
-    return m.SerializeAsString();
-  }));
+  list.push_back(model_file_case("subgraphs nested 200 deep", "m.onnx", [] { return nested_subgraphs_model_bytes(200); }));
   list.push_back(Case{"model", "a directory named like a model", "calibrate {dir}/m.onnx " + calib + " -o {out}", "m.onnx",
                       [small_calib](const fs::path& dir) {
                         small_calib(dir);

@@ -15,7 +15,7 @@
 #include "support/test_support.h"
 
 using namespace qe;
-using test::OnnxModelBuilder;
+using namespace qe::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -46,34 +46,6 @@ Status import_bytes_error(const std::string& bytes, const std::string& base_dir 
 }
 
 bool mentions(const Status& st, const std::string& what) { return st.message().find(what) != std::string::npos; }
-
-// x → Relu → y, the smallest valid model; tests break one thing in it.
-OnnxModelBuilder tiny_model() {
-  OnnxModelBuilder b(13);
-  b.input("x", kF, {1, 4});
-  b.node("Relu", {"x"}, {"y"}, "relu");
-  b.output("y");
-  return b;
-}
-
-// A model whose initializer "w" is stored externally at `location`.
-OnnxModelBuilder external_model(const std::string& location, const std::string& length = "16") {
-  OnnxModelBuilder b(13);
-  b.input("x", kF, {4});
-  auto* t = b.initializer("w", kF, {4});
-  t->set_data_location(onnx::TensorProto::EXTERNAL);
-  auto* e = t->add_external_data();
-  e->set_key("location");
-  e->set_value(location);
-  if (!length.empty()) {
-    auto* l = t->add_external_data();
-    l->set_key("length");
-    l->set_value(length);
-  }
-  b.node("Add", {"x", "w"}, {"y"}, "add");
-  b.output("y");
-  return b;
-}
 
 }  // namespace
 
@@ -142,7 +114,7 @@ TEST_CASE("random bytes are not a model") {
 }
 
 TEST_CASE("unknown ops and domains name the op type, the node and the domain") {
-  auto b = tiny_model();
+  auto b = relu_model();
   b.graph().mutable_node(0)->set_op_type("FancyOp");
   Status st = import_bytes_error(b.bytes());
   CHECK(st.code() == StatusCode::kUnsupported);
@@ -150,7 +122,7 @@ TEST_CASE("unknown ops and domains name the op type, the node and the domain") {
   CHECK(mentions(st, "'relu'"));
   CHECK(mentions(st, "ai.onnx"));
 
-  auto b2 = tiny_model();
+  auto b2 = relu_model();
   b2.graph().mutable_node(0)->set_domain("com.microsoft");
   b2.graph().mutable_node(0)->set_name("");
   auto* imp = b2.model().add_opset_import();
@@ -163,7 +135,7 @@ TEST_CASE("unknown ops and domains name the op type, the node and the domain") {
   CHECK(mentions(st2, "com.microsoft"));
 
   // Declaring another domain without using it is fine.
-  auto b3 = tiny_model();
+  auto b3 = relu_model();
   auto* ml = b3.model().add_opset_import();
   ml->set_domain("ai.onnx.ml");
   ml->set_version(3);
@@ -172,57 +144,57 @@ TEST_CASE("unknown ops and domains name the op type, the node and the domain") {
 }
 
 TEST_CASE("opsets outside the supported range and missing opset imports") {
-  auto old = tiny_model();
+  auto old = relu_model();
   old.model().mutable_opset_import(0)->set_version(0);
   CHECK(mentions(import_bytes_error(old.bytes()), "opset 0"));
-  auto future = tiny_model();
+  auto future = relu_model();
   future.model().mutable_opset_import(0)->set_version(99);
   CHECK(mentions(import_bytes_error(future.bytes()), "opset 99"));
-  auto none = tiny_model();
+  auto none = relu_model();
   none.model().clear_opset_import();
   CHECK(import_bytes_error(none.bytes()).code() != StatusCode::kOk);
 }
 
 TEST_CASE("initializers whose bytes do not match their shape") {
-  auto b = tiny_model();
+  auto b = relu_model();
   std::vector<float> three = {1, 2, 3};
   b.initializer_f32("w", {4}, three);  // 12 bytes for 4 floats
   Status st = import_bytes_error(b.bytes());
   CHECK(mentions(st, "'w'"));
   CHECK(mentions(st, "12 bytes"));
 
-  auto b2 = tiny_model();
+  auto b2 = relu_model();
   auto* t = b2.initializer("w", onnx::TensorProto::INT64, {3});
   t->add_int64_data(1);
   CHECK(mentions(import_bytes_error(b2.bytes()), "'w'"));
 
-  auto b3 = tiny_model();
+  auto b3 = relu_model();
   auto* wrong_field = b3.initializer("w", kF, {2});
   wrong_field->add_int64_data(1);
   wrong_field->add_int64_data(2);
   CHECK(mentions(import_bytes_error(b3.bytes()), "float_data"));
 
-  auto b4 = tiny_model();
+  auto b4 = relu_model();
   auto* neg = b4.initializer("w", kF, {-2});
   (void)neg;
   CHECK(mentions(import_bytes_error(b4.bytes()), "negative"));
 
   // A forged shape of 2^40 floats backed by 4 bytes: rejected before any allocation.
-  auto b5 = tiny_model();
+  auto b5 = relu_model();
   float one = 1.f;
   b5.initializer_raw("huge", kF, {1 << 20, 1 << 20}, &one, 4);
   CHECK(mentions(import_bytes_error(b5.bytes()), "'huge'"));
 
-  auto b6 = tiny_model();
+  auto b6 = relu_model();
   auto* s = b6.initializer("s", onnx::TensorProto::STRING, {1});
   s->add_string_data("text");
   CHECK(import_bytes_error(b6.bytes()).code() == StatusCode::kUnsupported);
 
-  auto b7 = tiny_model();
+  auto b7 = relu_model();
   b7.initializer("c", onnx::TensorProto::COMPLEX64, {1})->add_float_data(1.f);
   CHECK(mentions(import_bytes_error(b7.bytes()), "COMPLEX64"));
 
-  auto b8 = tiny_model();
+  auto b8 = relu_model();
   b8.initializer("nodata", kF, {2});
   CHECK(mentions(import_bytes_error(b8.bytes()), "no data"));
 }
@@ -238,7 +210,7 @@ TEST_CASE("external data may not leave the model's directory") {
   fs::create_symlink(root / "outside.bin", model_dir / "link.bin");
 
   auto try_location = [&](const std::string& location, const std::string& length = "16") {
-    write_file(model_dir / "m.onnx", external_model(location, length).bytes());
+    write_file(model_dir / "m.onnx", external_data_model(location, length).bytes());
     return import_onnx_file((model_dir / "m.onnx").string());
   };
   auto ok = try_location("inside.bin");
@@ -264,7 +236,7 @@ TEST_CASE("external data may not leave the model's directory") {
   CHECK(mentions(too_small.status(), "small.bin"));
 
   // From bytes without a directory, external data has nowhere to come from.
-  std::string bytes = external_model("inside.bin").bytes();
+  std::string bytes = external_data_model("inside.bin").bytes();
   CHECK(mentions(import_bytes_error(bytes), "external"));
   OnnxImportOptions no_ext;
   no_ext.allow_external_data = false;
@@ -274,21 +246,21 @@ TEST_CASE("external data may not leave the model's directory") {
 }
 
 TEST_CASE("graph structure errors name the value or node") {
-  auto undefined = tiny_model();
+  auto undefined = relu_model();
   undefined.graph().mutable_node(0)->set_input(0, "ghost");
   Status st = import_bytes_error(undefined.bytes());
   CHECK(mentions(st, "'ghost'"));
   CHECK(mentions(st, "'relu'"));
 
-  auto twice = tiny_model();
+  auto twice = relu_model();
   twice.node("Relu", {"x"}, {"y"}, "again");
   CHECK(mentions(import_bytes_error(twice.bytes()), "'y' is defined twice"));
 
-  auto no_out = tiny_model();
+  auto no_out = relu_model();
   no_out.graph().mutable_output(0)->set_name("nowhere");
   CHECK(mentions(import_bytes_error(no_out.bytes()), "'nowhere'"));
 
-  auto graph_attr = tiny_model();
+  auto graph_attr = relu_model();
   auto* a = graph_attr.graph().mutable_node(0)->add_attribute();
   a->set_name("body");
   a->set_type(onnx::AttributeProto::GRAPH);
@@ -298,41 +270,27 @@ TEST_CASE("graph structure errors name the value or node") {
   CHECK(mentions(sg, "'body'"));
   CHECK(mentions(sg, "'relu'"));
 
-  auto reserved = tiny_model();
+  auto reserved = relu_model();
   OnnxModelBuilder::attr_int(reserved.graph().mutable_node(0), "_act", 1);
   CHECK(mentions(import_bytes_error(reserved.bytes()), "'_act'"));
 
-  auto seq_input = tiny_model();
+  auto seq_input = relu_model();
   seq_input.graph().mutable_input(0)->mutable_type()->mutable_sequence_type();
   CHECK(import_bytes_error(seq_input.bytes()).code() != StatusCode::kOk);
 
-  auto bad_const = tiny_model();
+  auto bad_const = relu_model();
   auto* c = bad_const.node("Constant", {}, {"k"}, "konst");
   OnnxModelBuilder::attr_string(c, "value_string", "s");
   CHECK(mentions(import_bytes_error(bad_const.bytes()), "'konst'"));
 
-  auto empty_value = tiny_model();
+  auto empty_value = relu_model();
   empty_value.graph().mutable_input(0)->set_name("");
   empty_value.graph().mutable_node(0)->set_input(0, "");
   CHECK(import_bytes_error(empty_value.bytes()).code() != StatusCode::kOk);
 }
 
 TEST_CASE("deeply nested messages hit the recursion limit instead of the stack") {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  auto* imp = m.add_opset_import();
-  imp->set_version(13);
-  onnx::GraphProto* g = m.mutable_graph();
-  for (int depth = 0; depth < 200; ++depth) {
-    auto* n = g->add_node();
-    n->set_op_type("If");
-    auto* a = n->add_attribute();
-    a->set_name("then_branch");
-    a->set_type(onnx::AttributeProto::GRAPH);
-    g = a->mutable_g();
-  }
-  std::string bytes;
-  REQUIRE(m.SerializeToString(&bytes));
+  const std::string bytes = nested_subgraphs_model_bytes(200);
   Status st = import_bytes_error(bytes);
   CHECK(st.code() == StatusCode::kParseError);
 

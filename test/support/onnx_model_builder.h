@@ -130,4 +130,50 @@ class OnnxModelBuilder {
   onnx::ModelProto model_;
 };
 
+// x → Relu → y ("relu"), float [1, 4]: the smallest valid model; tests break one thing in it.
+inline OnnxModelBuilder relu_model() {
+  OnnxModelBuilder b(13);
+  b.input("x", onnx::TensorProto::FLOAT, {1, 4});
+  b.node("Relu", {"x"}, {"y"}, "relu");
+  b.output("y");
+  return b;
+}
+
+// y = x + w ("add"), where the float [4] initializer "w" is stored externally at `location`
+// (with a declared `length` unless empty).
+inline OnnxModelBuilder external_data_model(const std::string& location, const std::string& length = "16") {
+  OnnxModelBuilder b(13);
+  b.input("x", onnx::TensorProto::FLOAT, {4});
+  auto* t = b.initializer("w", onnx::TensorProto::FLOAT, {4});
+  t->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* e = t->add_external_data();
+  e->set_key("location");
+  e->set_value(location);
+  if (!length.empty()) {
+    auto* l = t->add_external_data();
+    l->set_key("length");
+    l->set_value(length);
+  }
+  b.node("Add", {"x", "w"}, {"y"}, "add");
+  b.output("y");
+  return b;
+}
+
+// `depth` If nodes, each inside the previous one's then_branch: past protobuf's recursion limit.
+inline std::string nested_subgraphs_model_bytes(int depth) {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto* g = m.mutable_graph();
+  for (int level = 0; level < depth; ++level) {
+    auto* n = g->add_node();
+    n->set_op_type("If");
+    auto* a = n->add_attribute();
+    a->set_name("then_branch");
+    a->set_type(onnx::AttributeProto::GRAPH);
+    g = a->mutable_g();
+  }
+  return m.SerializeAsString();
+}
+
 }  // namespace qe::test
