@@ -287,23 +287,28 @@ int run_calibrate(const CalibrateArgs& a) {
 
   // Per-layer SQNR on (a prefix of) the calibration images.
   const std::vector<Sample> sqnr_samples = pick_samples(calib_samples, a.sqnr_samples);
-  auto sqnr_source = FolderSource::create(sqnr_samples, *pre, float_graph, a.batch, a.workers);
+  ProgressBar sqnr_bar("SQNR", static_cast<int64_t>(sqnr_samples.size()), progress);
+  auto sqnr_source = counted_passes(folder_passes(sqnr_samples, *pre, float_graph, a.batch, a.workers), sqnr_bar)();
   if (!sqnr_source.is_ok()) return report_error(sqnr_source.status());
   SqnrOptions so;
   so.num_threads = a.threads;
-  auto sqnr = measure_sqnr(float_graph, *quantized, *plan, sqnr_source->source(), -1, so);
+  auto sqnr = measure_sqnr(float_graph, *quantized, *plan, *sqnr_source, -1, so);
+  sqnr_bar.finish();
   if (!sqnr.is_ok()) return report_error(sqnr.status());
 
   // --report: one more pass over the calibration images for the activation histograms.
   std::vector<QuantizerHistogram> activation_hists, weight_hists;
   if (!a.report.empty()) {
-    auto hist_source = (cache && a.ptq_samples == -1 ? cache->passes()
-                                                     : folder_passes(calib_samples, *pre, float_graph, a.batch,
-                                                                     a.workers))();
+    ProgressBar hist_bar("histograms", static_cast<int64_t>(calib_samples.size()), progress);
+    auto hist_source = counted_passes(cache && a.ptq_samples == -1
+                                          ? cache->passes()
+                                          : folder_passes(calib_samples, *pre, float_graph, a.batch, a.workers),
+                                      hist_bar)();
     if (!hist_source.is_ok()) return report_error(hist_source.status());
     HistogramOptions ho;
     ho.num_threads = a.threads;
     auto hists = collect_activation_histograms(float_graph, *plan, *calibration, *hist_source, ho);
+    hist_bar.finish();
     if (!hists.is_ok()) return report_error(hists.status().with_context("--report: "));
     activation_hists = std::move(hists).value();
     auto whists = collect_weight_histograms(float_graph, *plan, *calibration);
