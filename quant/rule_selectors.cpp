@@ -16,6 +16,30 @@ using rules_detail::Where;
 
 namespace {
 
+constexpr size_t kMaxRegexLength = 1000;
+constexpr int kMaxRegexNesting = 16;
+
+// Deepest nesting of groups, skipping escaped characters and bracket expressions.
+int regex_nesting_depth(const std::string& pattern) {
+  int depth = 0, deepest = 0;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;
+    } else if (in_class) {
+      in_class = c != ']';
+    } else if (c == '[') {
+      in_class = true;
+    } else if (c == '(') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ')') {
+      depth = std::max(0, depth - 1);
+    }
+  }
+  return deepest;
+}
+
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t");
   size_t e = s.find_last_not_of(" \t");
@@ -370,6 +394,15 @@ Result<RuleMatch> parse_match(const Json& j, const Where& at) {
     if (!j["name_regex"].is_string())
       return w.error("expected a regular expression string, got ", describe_json(j["name_regex"]));
     m.name_regex_text = j["name_regex"].get<std::string>();
+    // std::regex compiles and matches by recursion: deep nesting or a huge pattern would use up
+    // the stack on a hostile rule file. Node-name patterns never need either.
+    if (m.name_regex_text->size() > kMaxRegexLength) {
+      return w.error("regular expression of ", m.name_regex_text->size(), " characters; at most ", kMaxRegexLength,
+                     " are accepted");
+    }
+    if (regex_nesting_depth(*m.name_regex_text) > kMaxRegexNesting) {
+      return w.error("regular expression nests groups more than ", kMaxRegexNesting, " deep");
+    }
     try {
       m.name_regex.emplace(*m.name_regex_text, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {

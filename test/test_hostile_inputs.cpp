@@ -154,6 +154,11 @@ std::vector<Case> cases(const std::string& tiny, const std::string& demo) {
     b.node("Relu", {"x"}, {"y"}, "again");
     return b.bytes();
   }));
+  list.push_back(model_case("node name of 100 000 characters", "100000 characters", [] {
+    auto b = relu_model();
+    b.graph().mutable_node(0)->set_name(std::string(100000, 'n'));
+    return b.bytes();
+  }));
   list.push_back(model_case("graph output nobody produces", "nowhere", [] {
     auto b = relu_model();
     b.graph().mutable_output(0)->set_name("nowhere");
@@ -230,6 +235,9 @@ std::vector<Case> cases(const std::string& tiny, const std::string& demo) {
   list.push_back(rule_case("bits given as a word", "bits", R"({"defaults": {"weight": {"bits": "eight"}}})"));
   list.push_back(rule_case("selector regex that does not compile", "name_regex",
                            R"({"rules": [{"match": {"name_regex": "(["}, "weight": {"bits": 4}}]})"));
+  list.push_back(rule_case("regular expression nesting 300 groups", "name_regex",
+                           R"({"rules": [{"match": {"name_regex": ")" + std::string(300, '(') + "a" + std::string(300, ')') +
+                               R"("}, "weight": {"bits": 4}}]})"));
   list.push_back(rule_case("rule selector that is not an object", "match", R"({"rules": [{"match": 7}]})"));
   list.push_back(rule_case("JSON nested 100 000 deep", "rules.json", std::string(100000, '[') + std::string(100000, ']')));
 

@@ -183,6 +183,20 @@ bool peek_dimensions(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
   return false;
 }
 
+// stb_image trusts a PNG chunk's length (it grows its buffer to fit before reading, up to GiBs
+// for a 67-byte file) and reads zeros past the end of the data. A PNG is handed to it only when
+// every chunk up to IEND lies inside the file.
+bool png_chunks_fit(const uint8_t* d, size_t n) {
+  size_t pos = 8;  // after the signature
+  while (pos + 8 <= n) {
+    const uint64_t length = (uint64_t{d[pos]} << 24) | (uint64_t{d[pos + 1]} << 16) | (uint64_t{d[pos + 2]} << 8) | d[pos + 3];
+    if (length > n || pos + 12 + length > n) return false;
+    if (std::memcmp(d + pos + 4, "IEND", 4) == 0) return true;
+    pos += 12 + length;
+  }
+  return false;
+}
+
 Result<ImageInfo> info_impl(const uint8_t* data, size_t size, const std::string& name) {
   if (size == 0) return parse_error("image ", quoted(name), " is empty");
   if (size > static_cast<size_t>(INT32_MAX)) return out_of_range("image ", quoted(name), " is too large to decode");
@@ -240,6 +254,9 @@ Result<ImageInfo> read_image_info(const std::string& path) {
 
 Result<Image> decode_image_memory(const uint8_t* data, size_t size, const std::string& name) {
   QE_ASSIGN_OR_RETURN(ImageInfo info, info_impl(data, size, name));
+  if (size >= 8 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && !png_chunks_fit(data, size)) {
+    return parse_error("image ", quoted(name), " is a corrupt PNG (a chunk runs past the end of the file, or no IEND)");
+  }
   if (is_jpeg(data, size) && !jpeg_has_end_marker(data, size)) {
     return parse_error("image ", quoted(name), " is a truncated or corrupt JPEG (no end-of-image marker)");
   }

@@ -25,6 +25,8 @@ using onnx_util::TensorSource;
 
 namespace {
 
+constexpr size_t kMaxNameLength = 4096;
+
 bool is_default_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
 
 Result<int64_t> default_opset(const onnx::ModelProto& m, const std::string& model) {
@@ -178,8 +180,17 @@ class Importer {
   }
 
  private:
+  // Names are matched by rule files' regular expressions, which std::regex does by recursion
+  // over the name: a megabyte-long name from a hostile file must not get that far.
+  Status check_name_length(const std::string& name, const std::string& by) const {
+    if (name.size() <= kMaxNameLength) return Status::ok();
+    return invalid_argument(model_, ": ", by, " has a name of ", name.size(), " characters ('", name.substr(0, 32),
+                            "...'); at most ", kMaxNameLength, " are accepted");
+  }
+
   Status define(const std::string& name, const std::string& by) {
     if (name.empty()) return invalid_argument(model_, ": ", by, " defines a value with an empty name");
+    QE_RETURN_IF_ERROR(check_name_length(name, by));
     if (!defined_.insert(name).second) return invalid_argument(model_, ": value '", name, "' is defined twice (", by, ")");
     return Status::ok();
   }
@@ -222,6 +233,7 @@ class Importer {
     }
     std::unordered_set<std::string> node_names;
     for (const auto& np : gp.node()) {
+      QE_RETURN_IF_ERROR(check_name_length(np.name(), str_cat("a ", np.op_type().substr(0, 64), " node")));
       if (!np.name().empty()) node_names.insert(np.name());
     }
     std::vector<std::string> names(static_cast<size_t>(gp.node_size()));
