@@ -91,7 +91,9 @@ Result<std::map<std::string, Shape>> parse_input_shape_flags(const std::vector<s
       }
     }
     if (dims.empty()) return invalid_argument("--input-shape '", f, "' has no dimensions");
-    out[f.substr(0, eq)] = Shape(dims);
+    const Shape shape(dims);
+    if (auto n = shape.checked_numel(); !n.is_ok()) return out_of_range("--input-shape '", f, "': ", n.status().message());
+    out[f.substr(0, eq)] = shape;
   }
   return out;
 }

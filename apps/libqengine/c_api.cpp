@@ -1,5 +1,6 @@
 // The C API (include/qengine/qengine.h) over the C++ one: every entry point catches everything,
 // so no exception crosses the C boundary; failures become a status and a thread-local message.
+#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
@@ -76,7 +77,12 @@ const qengine::TensorInfo& info_at(const std::vector<qengine::TensorInfo>& list,
   return list[index];
 }
 
-qengine::DType public_dtype(qe_dtype dtype, const char* function) {
+// A C caller may pass any int as a qe_dtype; reading such a value through the enum type is
+// undefined in C++, so the value is taken as the int it is.
+qengine::DType public_dtype(const qe_dtype& dtype_argument, const char* function) {
+  static_assert(sizeof(qe_dtype) == sizeof(int));
+  int dtype = 0;
+  std::memcpy(&dtype, &dtype_argument, sizeof dtype);
   switch (dtype) {
     case QE_FLOAT32: return qengine::DType::float32;
     case QE_INT8: return qengine::DType::int8;
@@ -85,7 +91,7 @@ qengine::DType public_dtype(qe_dtype dtype, const char* function) {
     case QE_INT64: return qengine::DType::int64;
   }
   throw qengine::Error(qengine::ErrorCode::invalid_argument,
-                       std::string(function) + ": unknown dtype " + std::to_string(static_cast<int>(dtype)));
+                       std::string(function) + ": unknown dtype " + std::to_string(dtype));
 }
 
 qe_dtype c_dtype(qengine::DType dtype) {

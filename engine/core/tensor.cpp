@@ -100,7 +100,7 @@ void write_element_from_double(void* data, DType dtype, int64_t i, double v) {
 std::vector<int64_t> Tensor::to_int64_vector() const {
   std::vector<int64_t> out(static_cast<size_t>(numel()));
   if (dtype_ == DType::kI64) {
-    std::memcpy(out.data(), raw(), out.size() * 8);
+    if (!out.empty()) std::memcpy(out.data(), raw(), out.size() * 8);  // an empty tensor has no data pointer
   } else {
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int64_t>(read_element_as_double(raw(), dtype_, i));
   }
