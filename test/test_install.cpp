@@ -66,6 +66,14 @@ std::string capture(const std::string& cmd, const fs::path& log) {
 
 }  // namespace
 
+// Under `make test-asan` the installed libraries carry the sanitizers, so the consumers must
+// link the sanitizer runtimes too (a real consumer of such a build would do the same).
+#if defined(__SANITIZE_ADDRESS__)
+const std::string kConsumerFlags = "-fsanitize=address,undefined";
+#else
+const std::string kConsumerFlags;
+#endif
+
 TEST_CASE("the installed package serves CMake and pkg-config consumers") {
   const fs::path src = env("QENGINE_SOURCE_DIR");
   const fs::path bin = env("QENGINE_BINARY_DIR");
@@ -97,7 +105,8 @@ TEST_CASE("the installed package serves CMake and pkg-config consumers") {
   // CMake: find_package(qengine) from the installed prefix.
   const fs::path build = tmp.path() / "consumer-build";
   sh("cmake -S '" + (src / "examples/consumer").string() + "' -B '" + build.string() +
-                 "' -DCMAKE_PREFIX_PATH='" + prefix.string() + "' -DCMAKE_BUILD_TYPE=Release",
+                 "' -DCMAKE_PREFIX_PATH='" + prefix.string() + "' -DCMAKE_BUILD_TYPE=Release" +
+                 " -DCMAKE_CXX_FLAGS='" + kConsumerFlags + "' -DCMAKE_EXE_LINKER_FLAGS='" + kConsumerFlags + "'",
              log);
   sh("cmake --build '" + build.string() + "'", log);
   const fs::path out = tmp.path() / "out";
@@ -116,7 +125,7 @@ TEST_CASE("the installed package serves CMake and pkg-config consumers") {
   // pkg-config: the .pc file is relocatable (found through PKG_CONFIG_PATH).
   const fs::path pc_bin = tmp.path() / "classify_pc";
   const std::string pc = "PKG_CONFIG_PATH='" + (prefix / "lib/pkgconfig").string() + "' pkg-config";
-  sh("c++ -std=c++17 '" + (src / "examples/consumer/main.cpp").string() + "' -o '" + pc_bin.string() +
+  sh("c++ -std=c++17 " + kConsumerFlags + " '" + (src / "examples/consumer/main.cpp").string() + "' -o '" + pc_bin.string() +
                  "' $(" + pc + " --cflags --libs qengine)",
              log);
   const fs::path out2 = tmp.path() / "out2";
@@ -133,7 +142,7 @@ TEST_CASE("the installed package serves CMake and pkg-config consumers") {
   const std::string private_libs = static_libs.substr(shared_libs.size());
   CHECK(private_libs.find("-lprotobuf") != std::string::npos);
   const fs::path pc_static_bin = tmp.path() / "classify_pc_static";
-  sh("c++ -std=c++17 '" + (src / "examples/consumer/main.cpp").string() + "' -o '" + pc_static_bin.string() +
+  sh("c++ -std=c++17 " + kConsumerFlags + " '" + (src / "examples/consumer/main.cpp").string() + "' -o '" + pc_static_bin.string() +
          "' $(" + pc + " --cflags qengine) -Wl,-Bstatic " + shared_libs + " -Wl,-Bdynamic " + private_libs,
      log);
   CHECK_FALSE(needs_libqengine(needed_libraries(pc_static_bin, log)));

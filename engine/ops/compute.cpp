@@ -214,7 +214,7 @@ Result<MatMulSetup> matmul_setup(const BindContext& ctx) {
   for (size_t i = rank; i-- > 0;) {
     int64_t da = i + ra >= rank ? a[i + ra - rank] : 1;
     int64_t db = i + rb >= rank ? b[i + rb - rank] : 1;
-    out[i] = std::max(da, db);
+    out[i] = da == 1 ? db : da;  // 1 broadcasts to anything, 0 included (max() got [1] × [0] wrong)
     sa[i] = da == 1 ? 0 : stride_a;
     sb[i] = db == 1 ? 0 : stride_b;
     stride_a *= da;
