@@ -3,7 +3,9 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "quant/rules.h"
 #include "quant/rules_internal.h"
@@ -18,26 +20,83 @@ namespace {
 
 constexpr size_t kMaxRegexLength = 1000;
 constexpr int kMaxRegexNesting = 16;
+constexpr int kMaxUnboundedQuantifiers = 6;
 
-// Deepest nesting of groups, skipping escaped characters and bracket expressions.
-int regex_nesting_depth(const std::string& pattern) {
-  int depth = 0, deepest = 0;
-  bool in_class = false;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    const char c = pattern[i];
+// std::regex compiles by recursion and matches by backtracking. A pattern from a hostile rule
+// file could use up the stack (deep nesting) or take exponential time (a quantifier on a group
+// that itself repeats or alternates, stacked quantifiers, many unbounded ones). Node-name
+// patterns need none of that, so such patterns are refused; the reason, or "" when tame.
+std::string untamed_regex_reason(const std::string& p) {
+  struct Group {
+    bool repeats = false;    // holds a quantifier
+    bool alternates = false;  // holds a '|'
+  };
+  std::vector<Group> open{Group{}};
+  Group closed;                 // the group just closed, when the previous atom was ')'
+  bool previous_is_group = false, previous_is_atom = false;
+  int quantifiers_in_a_row = 0;  // a quantifier may be followed by one '?' (lazy), nothing more
+  int unbounded = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    const bool brace_quantifier = c == '{' && i + 1 < p.size() && std::isdigit(static_cast<unsigned char>(p[i + 1]));
+    if (c == '*' || c == '+' || c == '?' || brace_quantifier) {
+      if (quantifiers_in_a_row > 0) {
+        if (c != '?' || quantifiers_in_a_row > 1) return "a quantifier follows another quantifier";
+        quantifiers_in_a_row = 2;
+        continue;
+      }
+      if (!previous_is_atom) return "a quantifier with nothing to repeat";
+      if (previous_is_group && (closed.repeats || closed.alternates)) {
+        return "a repeated group contains a quantifier or an alternative (exponential matching)";
+      }
+      bool is_unbounded = c == '*' || c == '+';
+      if (brace_quantifier) {
+        const size_t close = p.find('}', i);
+        if (close == std::string::npos) return "an unclosed {n,m} quantifier";
+        const std::string body = p.substr(i + 1, close - i - 1);
+        is_unbounded = !body.empty() && body.back() == ',';
+        i = close;
+      }
+      unbounded += is_unbounded ? 1 : 0;
+      if (unbounded > kMaxUnboundedQuantifiers) {
+        return str_cat("more than ", kMaxUnboundedQuantifiers, " unbounded quantifiers (*, +, {n,})");
+      }
+      open.back().repeats = true;
+      quantifiers_in_a_row = 1;
+      previous_is_group = previous_is_atom = false;
+      continue;
+    }
+    quantifiers_in_a_row = 0;
+    previous_is_group = false;
+    previous_is_atom = true;
     if (c == '\\') {
       ++i;
-    } else if (in_class) {
-      in_class = c != ']';
     } else if (c == '[') {
-      in_class = true;
+      // A bracket expression is one atom: skip to its closing ']' (a leading ']' is literal).
+      size_t j = i + 1;
+      if (j < p.size() && p[j] == '^') ++j;
+      if (j < p.size() && p[j] == ']') ++j;
+      while (j < p.size() && p[j] != ']') j += p[j] == '\\' ? 2 : 1;
+      i = j;
     } else if (c == '(') {
-      deepest = std::max(deepest, ++depth);
+      open.push_back(Group{});
+      if (static_cast<int>(open.size()) - 1 > kMaxRegexNesting) {
+        return str_cat("groups nested more than ", kMaxRegexNesting, " deep");
+      }
+      previous_is_atom = false;
     } else if (c == ')') {
-      depth = std::max(0, depth - 1);
+      if (open.size() == 1) return "an unbalanced ')'";
+      closed = open.back();
+      open.pop_back();
+      open.back().repeats = open.back().repeats || closed.repeats;
+      open.back().alternates = open.back().alternates || closed.alternates;
+      previous_is_group = true;
+    } else if (c == '|') {
+      open.back().alternates = true;
+      previous_is_atom = false;
     }
   }
-  return deepest;
+  return "";
 }
 
 std::string trim(const std::string& s) {
@@ -400,8 +459,8 @@ Result<RuleMatch> parse_match(const Json& j, const Where& at) {
       return w.error("regular expression of ", m.name_regex_text->size(), " characters; at most ", kMaxRegexLength,
                      " are accepted");
     }
-    if (regex_nesting_depth(*m.name_regex_text) > kMaxRegexNesting) {
-      return w.error("regular expression nests groups more than ", kMaxRegexNesting, " deep");
+    if (const std::string why = untamed_regex_reason(*m.name_regex_text); !why.empty()) {
+      return w.error("regular expression '", m.name_regex_text->substr(0, 60), "' refused: ", why);
     }
     try {
       m.name_regex.emplace(*m.name_regex_text, std::regex::ECMAScript);

@@ -492,3 +492,28 @@ TEST_CASE("the algorithms object switches post-training algorithms on, with sett
   CHECK(parse_err(R"({"algorithms": {"split_channels": {"side": "both"}}})").find("expected input or output") != std::string::npos);
   CHECK(parse_err(R"({"algorithms": {"gptq": 1}})").find("algorithms.gptq") != std::string::npos);
 }
+
+TEST_CASE("name_regex: patterns that could exhaust the stack or take exponential time are refused") {
+  auto rule_with = [](const std::string& pattern) {
+    return R"({"rules": [{"match": {"name_regex": ")" + pattern + R"("}, "skip": true}]})";
+  };
+  for (const std::string tame : {".*/(dw|pw)", ".*(fc|classifier).*", "^/layer[0-9]+/conv[12]$", "a{2,3}b+?c*",
+                                 "[)(*+]x", R"(\\(\\)*)", "(conv)+", "((ab)c)?"}) {
+    INFO(tame);
+    CHECK(parse_rules(rule_with(tame), "rules.json").is_ok());
+  }
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"(a+)+b", "repeated group contains a quantifier"},
+      {"(a|aa)*b", "repeated group contains a quantifier or an alternative"},
+      {"((a)*)*", "repeated group"},
+      {"a**", "follows another quantifier"},
+      {"a*??", "follows another quantifier"},
+      {".*.*.*.*.*.*.*", "more than 6 unbounded quantifiers"},
+      {std::string(20, '(') + "a" + std::string(20, ')'), "nested more than 16 deep"},
+      {std::string(1001, 'a'), "at most 1000"},
+  };
+  for (const auto& [pattern, why] : refused) {
+    INFO(pattern);
+    CHECK_THAT(parse_err(rule_with(pattern)), Catch::Contains("rules[0].match.name_regex") && Catch::Contains(why));
+  }
+}
