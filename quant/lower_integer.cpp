@@ -390,12 +390,19 @@ class Lowering {
     const Value& bv = g_.value(n.inputs[1]);
     if (!av.shape_known || !bv.shape_known || av.shape.rank() != bv.shape.rank()) return std::nullopt;
     if (!(av.shape == bv.shape)) {
-      const Shape& small = av.shape.numel() < bv.shape.numel() ? av.shape : bv.shape;
-      const Shape& full = av.shape.numel() < bv.shape.numel() ? bv.shape : av.shape;
-      if (full.rank() < 3 || small[0] != full[0] || small[1] != full[1]) return std::nullopt;
-      for (size_t d = 2; d < small.rank(); ++d) {
-        if (small[d] != 1) return std::nullopt;
-      }
+      // Decided by the dims, not by element counts: a dynamic batch (-1) has none.
+      auto per_plane = [](const Shape& s) {
+        if (s.rank() < 3) return false;
+        for (size_t d = 2; d < s.rank(); ++d) {
+          if (s[d] != 1) return false;
+        }
+        return true;
+      };
+      const bool a_per_plane = per_plane(av.shape), b_per_plane = per_plane(bv.shape);
+      if (a_per_plane == b_per_plane) return std::nullopt;
+      const Shape& small = a_per_plane ? av.shape : bv.shape;
+      const Shape& full = a_per_plane ? bv.shape : av.shape;
+      if (small[0] != full[0] || small[1] != full[1]) return std::nullopt;
     }
     Attributes at;
     at.set("a_scale", a->grid.scale);
