@@ -128,6 +128,10 @@ TEST_CASE("conv GEMM path: k x k kernels, strides, dilations, asymmetric pads") 
     }
   }
   check_gemm_path({1, 4, 6, 1, 9, 12, 3, 2, 2, 1, 1, 3, 1, 0, 2, 3, kRelu});
+  // Stride 1 with padding only at the end: the input is not the padded layout (found by fuzzing).
+  check_gemm_path({1, 1, 2, 1, 7, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0, 31, {}});
+  check_gemm_path({1, 4, 6, 1, 9, 12, 3, 3, 1, 1, 1, 1, 0, 0, 2, 1, kRelu});
+  check_gemm_path({2, 3, 5, 1, 6, 6, 2, 2, 1, 1, 2, 2, 0, 0, 3, 0, {}});
   check_gemm_path({2, 3, 64, 1, 23, 23, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, kRelu});  // ResNet stem shape class
   check_gemm_path({1, 64, 64, 1, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, kRelu});  // K = 576 spans K blocks
 }

@@ -55,7 +55,10 @@ Im2colLayout plan_im2col_layout(const ConvF32Params& p) {
   Im2colLayout l;
   l.identity = true;
   for (int i = 0; i < 3; ++i) {
-    if (p.stride[i] != 1 || p.pad[i] != 0) l.identity = false;
+    // The input itself is the padded layout only when no tap reaches outside it: stride 1, no
+    // padding at either end (the end padding shows as a padded extent larger than the input).
+    const int64_t reach = (p.out[i] - 1) + (p.kernel[i] - 1) * p.dilation[i] + 1;
+    if (p.stride[i] != 1 || p.pad[i] != 0 || reach != p.in[i]) l.identity = false;
   }
   l.phases = 1;
   for (int i = 0; i < 3; ++i) {
