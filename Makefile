@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 QENGINE_SHARED ?= $(abspath ../shared)
 export QENGINE_SHARED
 
-.PHONY: deps configure build test demo bench clean
+.PHONY: deps configure build test demo bench clean test-asan
 
 deps:
 	bash scripts/setup-deps.sh
@@ -24,5 +24,10 @@ demo: build
 bench: build
 	bash scripts/bench-models.sh $(BUILD_DIR)
 
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test).
+ASAN_BUILD_DIR ?= build-asan
+test-asan: deps
+	bash scripts/test-asan.sh $(ASAN_BUILD_DIR)
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)
