@@ -54,6 +54,12 @@ std::string untamed_regex_reason(const std::string& p) {
         const size_t close = p.find('}', i);
         if (close == std::string::npos) return "an unclosed {n,m} quantifier";
         const std::string body = p.substr(i + 1, close - i - 1);
+        // libstdc++ parses the counts into a long without an overflow check.
+        size_t digits = 0;
+        for (char d : body) {
+          digits = std::isdigit(static_cast<unsigned char>(d)) ? digits + 1 : 0;
+          if (digits > 4) return "a repetition count over 9999";
+        }
         is_unbounded = !body.empty() && body.back() == ',';
         i = close;
       }
@@ -70,6 +76,8 @@ std::string untamed_regex_reason(const std::string& p) {
     previous_is_group = false;
     previous_is_atom = true;
     if (c == '\\') {
+      // Back-references make matching exponential (and their numbers overflow libstdc++'s parser).
+      if (i + 1 < p.size() && p[i + 1] >= '1' && p[i + 1] <= '9') return "back-references (\\1 ...) are not supported";
       ++i;
     } else if (c == '[') {
       // A bracket expression is one atom: skip to its closing ']' (a leading ']' is literal).

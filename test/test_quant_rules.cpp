@@ -517,3 +517,14 @@ TEST_CASE("name_regex: patterns that could exhaust the stack or take exponential
     CHECK_THAT(parse_err(rule_with(pattern)), Catch::Contains("rules[0].match.name_regex") && Catch::Contains(why));
   }
 }
+
+TEST_CASE("name_regex: back-references and huge repetition counts are refused before std::regex sees them") {
+  auto rule_with = [](const std::string& pattern) {
+    return R"({"rules": [{"match": {"name_regex": ")" + pattern + R"("}, "skip": true}]})";
+  };
+  CHECK_THAT(parse_err(rule_with(R"((a)\\1)")), Catch::Contains("back-references"));
+  CHECK_THAT(parse_err(rule_with(R"(a\\7777777777777777777)")), Catch::Contains("back-references"));
+  CHECK_THAT(parse_err(rule_with("a{99999999999999999999}")), Catch::Contains("repetition count over 9999"));
+  CHECK(parse_rules(rule_with("a{2,9999}"), "rules.json").is_ok());
+  CHECK(parse_rules(rule_with(R"(\\.0)"), "rules.json").is_ok());
+}

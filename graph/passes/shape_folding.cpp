@@ -33,6 +33,7 @@ class ShapeFoldingPass : public Pass {
         const Value& x = g.value(n.inputs[0]);
         if (!x.shape_known) continue;
         auto [start, end] = shape_range(n, static_cast<int64_t>(x.shape.rank()));
+        end = std::max(start, end);  // start past end selects nothing
         std::vector<int64_t> dims(x.shape.dims().begin() + start, x.shape.dims().begin() + end);
         bool known = true;
         for (int64_t d : dims) known = known && d >= 0;
