@@ -218,7 +218,13 @@ Result<ExecutionPlan*> Session::plan_for(const std::vector<Shape>& shapes) {
   }
   for (ValueId v : g.outputs()) plan->graph_outputs.push_back(slot[v]);
   plan->arena_bytes = mem.arena_bytes;
+  // The cap covers all a run allocates: the arena, kernel workspace and the output tensors
+  // (a model can ask for a 1.5 GB output from a 28x28 input with one huge pad).
   size_t total = mem.arena_bytes + plan->workspace_bytes;
+  for (ValueId v : g.outputs()) {
+    QE_ASSIGN_OR_RETURN(int64_t n, g.value(v).shape.checked_numel());
+    total += dtype_storage_bytes(g.value(v).dtype, n);
+  }
   if (total > options_.max_arena_bytes) {
     return out_of_range("the execution plan needs ", format_bytes(total), " of memory, over the limit of ",
                         format_bytes(options_.max_arena_bytes), " (qengine --max-memory raises it)");
