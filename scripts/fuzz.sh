@@ -196,7 +196,7 @@ set -e
 # --- summary -----------------------------------------------------------------------------
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$LOG" | tail -1)
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$LOG" | tail -1)
-last=$(grep -E '^#[0-9]+.*cov: ' "$LOG" | tail -1 || true)
+last=$(grep -a -E '^#[0-9]+.*cov: ' "$LOG" | tail -1 || true)
 [[ -n $execs ]] || execs=$(sed -E -n 's/^#([0-9]+).*/\1/p' <<<"$last")
 [[ -n $rate ]] || rate=$(sed -E -n 's/.*exec\/s:? ([0-9]+).*/\1/p' <<<"$last")
 cov=$(sed -E -n 's/.*cov: ([0-9]+).*/\1/p' <<<"$last")
