@@ -214,8 +214,9 @@ TEST_CASE("c api: errors are status codes with a message for the calling thread"
   CHECK(qe_model_input_count(model, nullptr) == QE_INVALID_ARGUMENT);
   CHECK(qe_model_output_name(nullptr, 0, &name) == QE_INVALID_ARGUMENT);
   CHECK(qe_model_export_qonnx(model, nullptr) == QE_INVALID_ARGUMENT);
-  CHECK(qe_session_create(nullptr, 1, &session) == QE_INVALID_ARGUMENT);
-  CHECK(session == nullptr);
+  qe_session* no_session = nullptr;
+  CHECK(qe_session_create(nullptr, 1, &no_session) == QE_INVALID_ARGUMENT);
+  CHECK(no_session == nullptr);
   CHECK(qe_session_run(nullptr, 0, nullptr, nullptr, &n_out, &outputs) == QE_INVALID_ARGUMENT);
   CHECK(qe_session_classify(nullptr, "x.png", 1, classes, scores) == QE_INVALID_ARGUMENT);
   CHECK(qe_tensor_data(nullptr, &data, &bytes) == QE_INVALID_ARGUMENT);
@@ -233,6 +234,7 @@ TEST_CASE("c api: errors are status codes with a message for the calling thread"
   qe_tensor_array_destroy(nullptr, 3);
   qe_tensor_destroy(bad);
   qe_tensor_destroy(input);
+  qe_session_destroy(session);
   qe_model_destroy(model);
 }
 
