@@ -2,7 +2,7 @@
 # `make test-asan`: builds qengine with AddressSanitizer + UndefinedBehaviorSanitizer and runs the
 # test suite; any sanitizer report aborts the process and fails its test.
 #   scripts/test-asan.sh [BUILD_DIR] [CTEST_REGEX]
-# With CTEST_REGEX only the matching tests (and the qengine binary the CLI tests start) are
+# With CTEST_REGEX only the matching tests (and the programs tests start: qengine, the C example) are
 # built and run; .ci/run uses that for a representative subset within the CI time budget.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,6 +30,7 @@ else
     exit 2
   fi
   # shellcheck disable=SC2086
-  cmake --build "$build" -j "$jobs" --target qengine $targets
+  # The programs the tests start: the CLI and the C API example.
+  cmake --build "$build" -j "$jobs" --target qengine qengine_c_example $targets
   cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 1800 -R "$regex"
 fi
