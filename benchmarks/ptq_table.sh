@@ -36,13 +36,14 @@ bit_configs=(
   "W4A4|--w-bits 4 --a-bits 4 --first-last-bits 8"
   "W3A8|--w-bits 3 --a-bits 8 --first-last-bits 8"
 )
-# name | flags (round-to-nearest has bias correction off, so that every algorithm's own effect shows)
+# name | flags (round-to-nearest has equalization and bias correction off — calibrate's defaults
+# turn both on, as Brevitas does — so that every algorithm's own effect shows)
 methods=(
-  "nearest|--no-bias-correction"
+  "nearest|--no-equalize --no-bias-correction"
   "eq+bc|--equalize --bias-correction"
-  "gptq|--gptq --no-bias-correction"
-  "gpfq|--gpfq --no-bias-correction"
-  "adaround|--adaround --no-bias-correction"
+  "gptq|--gptq --no-equalize --no-bias-correction"
+  "gpfq|--gpfq --no-equalize --no-bias-correction"
+  "adaround|--adaround --no-equalize --no-bias-correction"
 )
 # Bias correction after GPFQ / AdaRound undoes part of their work (they already match the float
 # layer's output from quantized inputs; bias correction only looks at the weight error), so the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The quantization accuracy table of docs/accuracy.md: every shared model × {W8A8, W6A8, W4A8,
 # W4A4 with first/last layers at 8} × {per-tensor, per-channel weights} × {float, po2 scales},
-# `full` policy, percentile activations, with calibration time.
+# `full` policy, percentile activations, with calibration time. Plain post-training quantization:
+# equalization is off (--no-equalize; calibrate's default turns it on), bias correction on.
 # Usage: benchmarks/quant_sweep.sh [BUILD_DIR]        (Markdown table on stdout)
 # Environment: SAMPLES (calibration images, default 500), FMNIST_VAL_LIMIT (default 2000 of the
 # 10,000 Fashion-MNIST val images; ImageNet val always uses all 500), MODELS (glob filter, default *),
@@ -38,7 +39,7 @@ run_model() {
         [ "$scale" = po2 ] && extra="--po2"
         local json
         json=$("$qengine" calibrate "$model" "$calib" -o "$tmp/out" --samples "$samples" --val "$val" \
-                 ${limit:+--val-limit "$limit"} --"$gran" $extra $bflags --json --quiet)
+                 ${limit:+--val-limit "$limit"} --"$gran" $extra $bflags --no-equalize --json --quiet)
         [ -n "${JSONL:-}" ] && echo "{\"config\":\"$bname $gran $scale\",\"result\":$json}" >>"$JSONL"
         python3 - "$json" "$name" "$bname" "$gran" "$scale" <<'PY'
 import json, sys

@@ -15,8 +15,9 @@ enum class WeightRoundingAlgorithm { kNearest, kGptq, kGpfq, kAdaRound };
 std::string_view weight_rounding_name(WeightRoundingAlgorithm a);  // "nearest", "gptq", "gpfq", "adaround"
 
 struct PtqConfig {
-  // Cross-layer (graph) equalization: iterations, 0 = off.
-  int equalize_iterations = 0;
+  // Cross-layer (graph) equalization: iterations, 0 = off. On by default with 20 iterations and
+  // merge_bias, as Brevitas' PTQ flow runs it (preprocess_for_quantize, --graph-eq-iterations 20).
+  int equalize_iterations = 20;
   bool merge_bias = true;
   // Channel splitting: fraction of each region's channels duplicated, 0 = off.
   double split_ratio = 0;

@@ -142,6 +142,11 @@ TEST_CASE("calibrate: bad rule files and bit widths are one-line errors naming t
     check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --equalize=0", tmp),
                          "--equalize");
   }
+  SECTION("--equalize with --no-equalize") {
+    check_one_line_error(
+        run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --equalize --no-equalize", tmp),
+        "exclude each other");
+  }
   SECTION("a rule file that is not JSON") {
     const std::string rules = write_rules(tmp, "{\"rules\": [");
     check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --config " + rules, tmp),
@@ -197,6 +202,26 @@ TEST_CASE("calibrate: unreadable and missing calibration images, unwritable outp
   }
 }
 
+TEST_CASE("calibrate: cross-layer equalization is on by default, as in Brevitas, and --no-equalize turns it off") {
+  TempDir tmp;
+  const std::string calib = small_folder(tmp).string();
+  for (const bool off : {false, true}) {
+    const std::string out = (tmp.path() / (off ? "off" : "on")).string();
+    auto r = run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + (off ? " --no-equalize" : ""), tmp);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto report = nlohmann::json::parse(read_text_file(fs::path(out) / "calibration.json"));
+    const auto& transforms = report.at("algorithms").at("float_transforms");
+    INFO(transforms.dump());
+    if (off) {
+      CHECK(transforms.empty());
+    } else {
+      REQUIRE(transforms.size() == 1);
+      CHECK(transforms.dump().find("equaliz") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("calibrate: every post-training algorithm runs from the command line and reports per layer") {
   TempDir tmp;
   const std::string calib = small_folder(tmp).string();
@@ -218,7 +243,7 @@ TEST_CASE("calibrate: every post-training algorithm runs from the command line a
       rounded += layer.at("error_rounded").get<double>();
     }
     CHECK(rounded < nearest);
-    if (flags.find("--equalize") != std::string::npos) CHECK(!alg.at("float_transforms").empty());
+    CHECK(!alg.at("float_transforms").empty());  // equalization is on unless --no-equalize
     for (const char* file : {"fmnist_tiny_cnn.qonnx.onnx", "fmnist_tiny_cnn.qcdq.onnx"}) {
       const fs::path exported = fs::path(out) / file;
       REQUIRE(fs::exists(exported));

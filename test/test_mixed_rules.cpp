@@ -41,6 +41,8 @@ TEST_CASE("mixed rule file: every layer gets its own weight and input bits", "[m
   auto rules = parse_rules(*text, "mixed");
   INFO(*text);
   REQUIRE(rules.is_ok());
+  // The sensitivities were measured without equalization, so the file must not switch it on.
+  CHECK(rules->algorithms.equalize_iterations == 0);
   auto config = resolve_rules(t.g, *rules);
   REQUIRE(config.is_ok());
   CHECK(config->warnings.empty());

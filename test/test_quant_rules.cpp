@@ -483,7 +483,12 @@ TEST_CASE("the algorithms object switches post-training algorithms on, with sett
   CHECK(on.algorithms.rounding == WeightRoundingAlgorithm::kAdaRound);
   CHECK(default_rule_set().algorithms.rounding == WeightRoundingAlgorithm::kNearest);
   CHECK(default_rule_set().algorithms.bias_correction);
-  CHECK_FALSE(default_rule_set().algorithms.any_float_transform());
+  // Brevitas' flow equalizes by default (20 iterations, merge_bias); nothing else transforms the float graph.
+  CHECK(default_rule_set().algorithms.equalize_iterations == 20);
+  CHECK(default_rule_set().algorithms.merge_bias);
+  CHECK(default_rule_set().algorithms.split_ratio == 0);
+  CHECK(default_rule_set().algorithms.smoothquant_alpha < 0);
+  CHECK(parse_ok(R"({"algorithms": {"equalize": false}})").algorithms.equalize_iterations == 0);
 
   CHECK(parse_err(R"({"algorithms": {"gptq": true, "gpfq": true}})").find("algorithms.gpfq: only one of") != std::string::npos);
   CHECK(parse_err(R"({"algorithms": {"smoothquant": {"alpha": 2}}})").find("algorithms.smoothquant.alpha: 2 is outside") != std::string::npos);

@@ -53,6 +53,7 @@ struct CalibrateArgs {
   bool no_bias_correction = false, bias_correction = false;
   // Post-training algorithms (override the rule file's "algorithms"; "" = not given).
   std::string equalize, smoothquant, gptq, gpfq, adaround;
+  bool no_equalize = false;
   bool merge_bias = false, no_merge_bias = false;
   double split_ratio = -1;
   std::string split_side;
@@ -118,9 +119,11 @@ Result<double> parse_fraction(const std::string& flag, const std::string& v) {
 
 // The algorithm flags, applied over the rule file's "algorithms".
 Status apply_algorithm_flags(const CalibrateArgs& a, PtqConfig& c) {
+  if (!a.equalize.empty() && a.no_equalize) return invalid_argument("--equalize and --no-equalize exclude each other");
   if (!a.equalize.empty()) {
     QE_ASSIGN_OR_RETURN(c.equalize_iterations, parse_count("--equalize", a.equalize, 1, 1000));
   }
+  if (a.no_equalize) c.equalize_iterations = 0;
   if (a.merge_bias && a.no_merge_bias) return invalid_argument("--merge-bias and --no-merge-bias exclude each other");
   if (a.merge_bias) c.merge_bias = true;
   if (a.no_merge_bias) c.merge_bias = false;
@@ -431,8 +434,10 @@ void add_calibrate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--sqnr-samples", args->sqnr_samples, "Images for the per-layer SQNR report (default 128)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   auto* ptq = "Post-training algorithms (override the rule file's \"algorithms\"; see docs/config.md)";
-  cmd->add_flag("--equalize{20}", args->equalize, "Cross-layer equalization, ITERS iterations (--equalize=ITERS, default 20)")
+  cmd->add_flag("--equalize{20}", args->equalize,
+                "Cross-layer equalization, ITERS iterations (on by default with 20, as in Brevitas; --equalize=ITERS)")
       ->group(ptq);
+  cmd->add_flag("--no-equalize", args->no_equalize, "Skip cross-layer equalization")->group(ptq);
   cmd->add_flag("--merge-bias", args->merge_bias, "Equalization counts the bias in a layer's range (default)")->group(ptq);
   cmd->add_flag("--no-merge-bias", args->no_merge_bias, "Equalization ignores the bias")->group(ptq);
   cmd->add_option("--split-channels", args->split_ratio, "Channel splitting: duplicate this fraction of channels (e.g. 0.02)")

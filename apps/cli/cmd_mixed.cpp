@@ -214,8 +214,10 @@ int run_mixed(const MixedArgs& a) {
     if (!parsed.is_ok()) return report_error(parsed.status());
     base = std::move(parsed).value();
   } else {
-    // The rule file we write sets per-channel weights; the plan the sensitivity reads must agree.
+    // The rule file we write sets per-channel weights and no equalization (mixed_rule_file_text);
+    // the plan the sensitivity reads must agree.
     base.weight.granularity = Granularity::kPerChannel;
+    base.algorithms.equalize_iterations = 0;
   }
   const std::string policy = base.policy.empty() ? "full" : base.policy;
 

@@ -32,6 +32,9 @@ Result<std::string> mixed_rule_file_text(const std::string& base_json, const std
     if (file.contains("rules") && !file["rules"].is_array()) return invalid_argument("base rule file: 'rules' is not an array");
   } else {
     file["defaults"]["weight"]["granularity"] = "per_channel";
+    // The sensitivities are measured on the graph as loaded; equalization would rescale the
+    // weights they were measured on, so the written file keeps it off (calibrate's default is on).
+    file["algorithms"]["equalize"] = false;
   }
   file["description"] = description;
   nlohmann::ordered_json& rules = file["rules"];
