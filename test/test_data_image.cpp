@@ -242,6 +242,30 @@ TEST_CASE("bad input gives one-line errors naming the file") {
     write_bytes(precision, bad);
     check_one_line_error(decode_image_file(precision).status(), precision);
   }
+  SECTION("truncated BMP") {
+    // 24-bit, 23 pixels wide: rows of 69 bytes padded to 72, so a missing byte can hide in padding
+    // only if the check ignored it.
+    const int w = 23, h = 9;
+    std::vector<uint8_t> px(size_t(w) * h * 3);
+    for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 7 + 1);
+    const std::string good = tmp.file("good.bmp");
+    REQUIRE(stbi_write_bmp(good.c_str(), w, h, 3, px.data()));
+    auto bytes = read_bytes(good);
+    REQUIRE(bytes.size() == 54 + size_t(72) * h);
+    auto ok = decode_image_file(good);
+    REQUIRE(ok.is_ok());
+    CHECK(ok->pixels == px);
+    for (size_t cut : {size_t(1), size_t(72), bytes.size() - 60}) {
+      INFO("cut " << cut << " bytes");
+      const std::string p = tmp.file("cut.bmp");
+      write_bytes(p, std::vector<uint8_t>(bytes.begin(), bytes.end() - static_cast<std::ptrdiff_t>(cut)));
+      auto r = decode_image_file(p);
+      check_one_line_error(r.status(), p);
+      CHECK(r.status().message().find("truncated BMP") != std::string::npos);
+      CHECK(r.status().message().find(std::to_string(cut) + " more bytes") != std::string::npos);
+      check_one_line_error(read_image_info(p).status(), p);
+    }
+  }
   SECTION("forged huge dimensions are refused before decoding") {
     const std::string png = tmp.file("huge.png");
     write_bytes(png, make_png(20000, 17000, 8, 0, {}, 0));

@@ -55,6 +55,34 @@ std::string png_header(uint32_t w, uint32_t h) {
   return s;
 }
 
+// A 24-bit 4×4 BMP whose pixel rows (4 × 12 bytes) stop after 20 bytes.
+std::string truncated_bmp() {
+  std::string s = "BM";
+  auto le32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  auto le16 = [&](uint16_t v) {
+    s.push_back(static_cast<char>(v & 0xFF));
+    s.push_back(static_cast<char>(v >> 8));
+  };
+  le32(54 + 48);  // file size as the header claims it
+  le32(0);
+  le32(54);  // pixel data offset
+  le32(40);  // BITMAPINFOHEADER
+  le32(4);
+  le32(4);
+  le16(1);
+  le16(24);
+  le32(0);  // BI_RGB
+  le32(48);
+  le32(2835);
+  le32(2835);
+  le32(0);
+  le32(0);
+  s += std::string(20, '\x40');
+  return s;
+}
+
 struct Case {
   std::string category;     // model, rule file, images, flags
   std::string description;  // what is wrong, for the table
@@ -252,6 +280,7 @@ std::vector<Case> cases(const std::string& tiny, const std::string& demo) {
   list.push_back(image_case("only image is a text file named .jpg", "hello, I am not a JPEG\n", "x.jpg"));
   list.push_back(single_image_case("PNG cut after its header", png_header(28, 28) + "IDAT", "cut.png"));
   list.push_back(single_image_case("PNG header claiming 100000 × 100000 pixels", png_header(100000, 100000), "huge.png"));
+  list.push_back(single_image_case("BMP whose pixel rows stop early", truncated_bmp(), "cut.bmp"));
   list.push_back(Case{"images", "image file that does not exist", "run " + tiny + " {dir}/gone.png", "gone.png", nullptr});
   list.push_back(single_image_case("image file that is empty", "", "empty.png"));
 

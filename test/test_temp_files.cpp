@@ -14,10 +14,29 @@
 #include <vector>
 
 #include "engine/core/temp_files.h"
+#include "engine/core/text_file.h"
 #include "support/cli_support.h"
 
 namespace fs = std::filesystem;
 using namespace qe;
+
+TEST_CASE("an atomic text write that fails names the file asked for and leaves nothing behind") {
+  test::TempDir tmp;
+  const fs::path target = tmp.path() / "missing-dir" / "out.json";
+  const Status st = write_text_file_atomically(target.string(), "{}");
+  REQUIRE_FALSE(st.is_ok());
+  INFO(st.message());
+  CHECK(st.message().find("'" + target.string() + "'") != std::string::npos);
+  CHECK(st.message().find(".tmp.") == std::string::npos);
+  CHECK(st.message().find('\n') == std::string::npos);
+
+  const fs::path ok = tmp.path() / "out.json";
+  REQUIRE(write_text_file_atomically(ok.string(), "{}").is_ok());
+  CHECK(read_text_file(ok.string()).value() == "{}");
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(tmp.path())) entries += e.path().filename() != "missing-dir";
+  CHECK(entries == 1);  // no temporary left beside it
+}
 
 TEST_CASE("temp file guards register while they live") {
   const int before = registered_temp_file_count();

@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 namespace qe {
 
@@ -27,13 +29,14 @@ Status write_text_file_atomically(const std::string& path, const std::string& te
   const TempFileGuard guard(temp);
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) return io_error("cannot open '", temp, "' for writing");
+    // Errors name the file the user asked for; the temporary beside it is an implementation detail.
+    if (!out) return io_error("cannot write '", path, "': ", std::generic_category().message(errno));
     out << text;
     out.flush();
     if (!out) {
       std::error_code ignored;
       std::filesystem::remove(temp, ignored);
-      return io_error("writing '", temp, "' failed");
+      return io_error("writing '", path, "' failed (disk full?)");
     }
   }
   std::error_code ec;
@@ -41,7 +44,7 @@ Status write_text_file_atomically(const std::string& path, const std::string& te
   if (ec) {
     std::error_code ignored;
     std::filesystem::remove(temp, ignored);
-    return io_error("cannot rename '", temp, "' to '", path, "': ", ec.message());
+    return io_error("cannot write '", path, "': renaming its temporary file failed: ", ec.message());
   }
   return Status::ok();
 }

@@ -197,6 +197,39 @@ bool png_chunks_fit(const uint8_t* d, size_t n) {
   return false;
 }
 
+uint32_t le16(const uint8_t* p) { return uint32_t{p[0]} | (uint32_t{p[1]} << 8); }
+
+// stb_image reads zeros past the end of a BMP's pixel rows, so a truncated file would decode
+// with its missing rows black. For the uncompressed layouts (BI_RGB, BI_BITFIELDS,
+// BI_ALPHABITFIELDS) the rows' size follows from the header: width × bits per pixel, each row
+// padded to 4 bytes. Returns the bytes the pixel rows need past the file's end (0 when they fit,
+// or when the layout is compressed or the header too short: stb_image judges those).
+uint64_t bmp_missing_bytes(const uint8_t* d, size_t n) {
+  if (n < 30 || d[0] != 'B' || d[1] != 'M') return 0;
+  const uint64_t header = static_cast<uint64_t>(le32s(d + 14));
+  uint64_t width = 0, height = 0, bits = 0, compression = 0;
+  if (header == 12) {  // OS/2 core header: 16-bit sizes, never compressed
+    width = le16(d + 18);
+    height = le16(d + 20);
+    bits = le16(d + 24);
+  } else if (header >= 40 && n >= 34) {
+    width = static_cast<uint64_t>(std::abs(le32s(d + 18)));
+    height = static_cast<uint64_t>(std::abs(le32s(d + 22)));
+    bits = le16(d + 28);
+    compression = static_cast<uint64_t>(le32s(d + 30));
+  } else {
+    return 0;
+  }
+  if (compression != 0 && compression != 3 && compression != 6) return 0;
+  const auto limit = static_cast<uint64_t>(kMaxImageDimension);
+  if (width > limit || height > limit || bits > 32) return 0;  // refused elsewhere
+  const uint64_t row = (width * bits + 31) / 32 * 4;
+  const uint64_t offset = static_cast<uint64_t>(static_cast<uint32_t>(le32s(d + 10)));
+  const uint64_t start = std::max<uint64_t>(offset, 14 + header);
+  const uint64_t end = start + row * height;
+  return end > n ? end - n : 0;
+}
+
 Result<ImageInfo> info_impl(const uint8_t* data, size_t size, const std::string& name) {
   if (size == 0) return parse_error("image ", quoted(name), " is empty");
   if (size > static_cast<size_t>(INT32_MAX)) return out_of_range("image ", quoted(name), " is too large to decode");
@@ -207,6 +240,10 @@ Result<ImageInfo> info_impl(const uint8_t* data, size_t size, const std::string&
   }
   if (data[0] == 0xFF && !jpeg_huffman_tables_fit(data, size)) {
     return parse_error("image ", quoted(name), " is a corrupt JPEG (a Huffman table of more than 256 symbols)");
+  }
+  if (const uint64_t missing = bmp_missing_bytes(data, size); missing > 0) {
+    return parse_error("image ", quoted(name), " is a truncated BMP (its pixel rows need ", missing,
+                       " more bytes than the file has)");
   }
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &comp)) {

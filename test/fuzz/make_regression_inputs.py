@@ -212,7 +212,7 @@ def image_inputs():
         "err-png-truncated.png": gray_1x1[:40],
         "err-bmp-zero-width.bmp": bmp(0, 4),
         "err-bmp-huge-width.bmp": bmp(1 << 30, 1, pixel_bytes=b"\0" * 16),
-        "ok-bmp-truncated-pixels.bmp": bmp(8, 8)[:80],  # stb_image reads zeros past the end
+        "err-bmp-truncated-pixels.bmp": bmp(8, 8)[:80],  # stb_image would read zeros past the end
         "err-jpeg-markers-only.jpg": b"\xff\xd8\xff\xd9",
         "err-jpeg-soi-then-junk.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 40,
     }
