@@ -101,14 +101,20 @@ bool jpeg_has_end_marker(const uint8_t* d, size_t n) {
   return false;
 }
 
-// stb_image 2.27 (Debian's libstb) builds a DHT segment's Huffman table without checking that
-// its 16 code-length counts add up to at most 256 symbols, and writes past its 257-entry arrays
-// when they do (found by fuzz_image_decode; newer stb_image checks it). So every DHT segment
-// stb_image could reach is checked first: segments are skipped by their lengths as stb_image
-// skips them, and everything else (entropy-coded data, junk between segments) is scanned byte by
-// byte for markers, so no DHT stb_image would parse is missed. Past the end stb reads zeros.
-bool jpeg_huffman_tables_fit(const uint8_t* d, size_t n) {
+// stb_image 2.27 (Debian's libstb) trusts two things about Huffman tables that a hostile JPEG
+// breaks (both found by fuzz_image_decode):
+// - a DHT segment's 16 code-length counts add up to at most 256 symbols: it writes past its
+//   257-entry arrays when they do (newer stb_image checks it);
+// - a scan uses only tables defined before it: an undefined one is all zeros, and decoding with
+//   it indexes past the table's 18-entry maxcode array.
+// So every segment stb_image could reach is checked first: segments are skipped by their lengths
+// as stb_image skips them, and everything else (entropy-coded data, junk between segments) is
+// scanned byte by byte for markers, so no DHT or SOS stb_image would parse is missed. Past the
+// end stb_image reads zeros. Returns why the file is refused, or nullptr.
+const char* jpeg_huffman_problem(const uint8_t* d, size_t n) {
   auto byte_at = [&](size_t i) -> uint32_t { return i < n ? d[i] : 0; };
+  bool defined[2][4] = {};  // [DC = 0 / AC = 1][table id]
+  bool progressive = false;
   size_t pos = 0;
   while (pos < n) {
     if (d[pos] != 0xFF) {
@@ -122,20 +128,39 @@ bool jpeg_huffman_tables_fit(const uint8_t* d, size_t n) {
     pos = m + 1;
     if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) continue;  // no payload
     const size_t len = (byte_at(pos) << 8) | byte_at(pos + 1);
+    if (marker == 0xC2) progressive = true;
     if (marker == 0xC4) {
       int64_t left = static_cast<int64_t>(len) - 2;
       size_t table = pos + 2;
       while (left > 0) {
+        const uint32_t kind = byte_at(table);
         uint32_t symbols = 0;
         for (size_t i = 1; i <= 16; ++i) symbols += byte_at(table + i);
-        if (symbols > 256) return false;
+        if (symbols > 256) return "a Huffman table of more than 256 symbols";
+        if ((kind >> 4) <= 1 && (kind & 15) <= 3) defined[kind >> 4][kind & 15] = true;  // others: stb_image refuses
         table += 17 + symbols;
         left -= 17 + static_cast<int64_t>(symbols);
       }
     }
+    if (marker == 0xDA) {
+      const uint32_t components = byte_at(pos + 2);
+      const size_t tail = pos + 3 + 2 * size_t{components};
+      const uint32_t spectral_start = byte_at(tail), approx_high = byte_at(tail + 2) >> 4;
+      // Baseline scans decode both tables; progressive ones the DC table in a first DC scan and
+      // the AC table in an AC scan (refinement of DC reads raw bits).
+      const bool uses_dc = !progressive || (spectral_start == 0 && approx_high == 0);
+      const bool uses_ac = !progressive || spectral_start != 0;
+      for (uint32_t c = 0; c < components && c < 4; ++c) {
+        const uint32_t tables = byte_at(pos + 4 + 2 * size_t{c});
+        if ((uses_dc && (tables >> 4) <= 3 && !defined[0][tables >> 4]) ||
+            (uses_ac && (tables & 15) <= 3 && !defined[1][tables & 15])) {
+          return "a scan uses a Huffman table that was never defined";
+        }
+      }
+    }
     pos += std::max<size_t>(len, 2);
   }
-  return true;
+  return nullptr;
 }
 
 bool is_jpeg(const uint8_t* d, size_t n) { return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF; }
@@ -238,8 +263,10 @@ Result<ImageInfo> info_impl(const uint8_t* data, size_t size, const std::string&
     return out_of_range("image ", quoted(name), " is ", pw, "x", ph, " pixels, larger than the ", kMaxImageDimension,
                         "x", kMaxImageDimension, " limit");
   }
-  if (data[0] == 0xFF && !jpeg_huffman_tables_fit(data, size)) {
-    return parse_error("image ", quoted(name), " is a corrupt JPEG (a Huffman table of more than 256 symbols)");
+  if (data[0] == 0xFF) {
+    if (const char* problem = jpeg_huffman_problem(data, size)) {
+      return parse_error("image ", quoted(name), " is a corrupt JPEG (", problem, ")");
+    }
   }
   if (const uint64_t missing = bmp_missing_bytes(data, size); missing > 0) {
     return parse_error("image ", quoted(name), " is a truncated BMP (its pixel rows need ", missing,
