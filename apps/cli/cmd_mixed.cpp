@@ -208,17 +208,13 @@ int run_mixed(const MixedArgs& a) {
     if (!text.is_ok()) return report_error(text.status());
     c.base_rules_text = *text;
   }
-  RuleSet base = default_rule_set();
-  if (!c.base_rules_text.empty()) {
-    auto parsed = parse_rules(c.base_rules_text, a.config);
-    if (!parsed.is_ok()) return report_error(parsed.status());
-    base = std::move(parsed).value();
-  } else {
-    // The rule file we write sets per-channel weights and no equalization (mixed_rule_file_text);
-    // the plan the sensitivity reads must agree.
-    base.weight.granularity = Granularity::kPerChannel;
-    base.algorithms.equalize_iterations = 0;
-  }
+  // Without a base file, the plan the sensitivity reads is the one the written rule files
+  // describe (per-channel weights, no equalization: mixed_rule_file_text's defaults).
+  auto base_text = c.base_rules_text.empty() ? mixed_rule_file_text("", {}, "") : Result<std::string>(c.base_rules_text);
+  if (!base_text.is_ok()) return report_error(base_text.status());
+  auto parsed = parse_rules(*base_text, a.config.empty() ? "mixed rules" : a.config);
+  if (!parsed.is_ok()) return report_error(parsed.status());
+  RuleSet base = std::move(parsed).value();
   const std::string policy = base.policy.empty() ? "full" : base.policy;
 
   auto imported = import_onnx_file(a.model);
