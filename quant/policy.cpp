@@ -55,6 +55,11 @@ int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cf
                          ": bias left in float (per-group weight scales give no single bias scale)");
     return -1;
   }
+  if (input_quantizer >= 0 && plan.quantizers[static_cast<size_t>(input_quantizer)].channel_axis >= 0) {
+    plan.notes.push_back(describe_node(g, id) +
+                         ": bias left in float (a per-channel input scale gives no single bias scale)");
+    return -1;
+  }
   PlannedQuantizer q;
   q.role = QuantRole::kBias;
   q.value = g.node(id).inputs[static_cast<size_t>(ci.bias)];
@@ -69,6 +74,25 @@ int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cf
   q.bias_input = input_quantizer;  // -1 with input_from_trunc
   q.bias_weight = weight_quantizer;
   return add_quantizer(plan, std::move(q));
+}
+
+Result<int> activation_channel_axis(const Graph& g, ValueId v, const QuantSpec& spec, const std::string& who) {
+  if (spec.granularity != Granularity::kPerChannel) return -1;
+  const Value& val = g.value(v);
+  if (spec.axis < 1) return invalid_argument(who, ": per_channel activations need an axis >= 1");
+  if (!val.shape_known) {
+    return invalid_argument(who, ": per_channel along axis ", spec.axis, " needs the shape of '", val.name,
+                            "', which is unknown (give --input-shape)");
+  }
+  if (static_cast<size_t>(spec.axis) >= val.shape.rank()) {
+    return invalid_argument(who, ": per_channel axis ", spec.axis, " is out of range for '", val.name, "' of shape ",
+                            val.shape.to_string());
+  }
+  if (val.shape[static_cast<size_t>(spec.axis)] <= 0) {
+    return invalid_argument(who, ": per_channel axis ", spec.axis, " of '", val.name, "' (shape ",
+                            val.shape.to_string(), ") has no fixed size; static scales need one");
+  }
+  return spec.axis;
 }
 
 }  // namespace policy_detail

@@ -91,7 +91,8 @@ class FullPlanner {
     find_origins();
     mark_required();
     place();
-    share_groups();
+    QE_RETURN_IF_ERROR(error_);
+    QE_RETURN_IF_ERROR(share_groups());
     if (finn_) QE_RETURN_IF_ERROR(apply_finn());
     return std::move(plan_);
   }
@@ -212,7 +213,21 @@ class FullPlanner {
     if (over != kNoNode) merge_spec_fields(q.spec, cfg(over).input, cfg(over).input_set);
     if (!q.spec.enabled) return;
     resolve_sign(q.spec, non_negative_[vi]);
+    auto axis = activation_channel_axis(g_, v, q.spec,
+                                        describe_node(g_, q.owner) + " " + std::string(quant_role_name(q.role)));
+    if (!axis.is_ok()) {
+      if (error_.is_ok()) error_ = axis.status();
+      return;
+    }
+    q.channel_axis = *axis;
     quantizer_of_[vi] = add_quantizer(plan_, std::move(q));
+  }
+
+  bool trunc_input_per_channel(ValueId pooled) const {
+    for (const PlannedTrunc& t : plan_.truncs) {
+      if (g_.node(t.pool).outputs[0] == pooled) return plan_.quantizers[static_cast<size_t>(t.input_quantizer)].channel_axis >= 0;
+    }
+    return false;
   }
 
   // A pool over quantized data becomes AveragePool → Trunc (its output then needs no
@@ -253,6 +268,14 @@ class FullPlanner {
                          std::find(truncated_.begin(), truncated_.end(), o[0]) != truncated_.end();
           }
         }
+        if (from_trunc && trunc_input_per_channel(origins_[static_cast<size_t>(n.inputs[0])][0])) {
+          // The Trunc keeps its input's per-channel scales: no single bias scale either.
+          if (weight >= 0 && ci.bias >= 0 && cfg(id).bias.bits != 0) {
+            plan_.notes.push_back(describe_node(g_, id) +
+                                  ": bias left in float (a per-channel input scale gives no single bias scale)");
+          }
+          from_trunc = false;
+        }
         add_bias_quantizer(plan_, g_, cfg_, id, ci, input, weight, from_trunc);
       }
       if (!skipped(id) && (n.op == OpKind::kAveragePool || n.op == OpKind::kGlobalAveragePool)) place_pool(id);
@@ -272,9 +295,64 @@ class FullPlanner {
     }
   }
 
+  // The quantizers of the activation inputs of Add / Sub / Concat node `n`.
+  std::vector<int> input_quantizers(const Node& n) const {
+    std::vector<int> members;
+    for (ValueId v : n.inputs) {
+      if (v == kNoValue) continue;
+      for (ValueId o : origins_[static_cast<size_t>(v)]) {
+        const int q = quantizer_of_[static_cast<size_t>(o)];
+        if (q >= 0 && std::find(members.begin(), members.end(), q) == members.end()) members.push_back(q);
+      }
+    }
+    return members;
+  }
+
+  // Which grids can be shared: per-tensor ones with each other, per-channel ones along the same
+  // axis with the same number of channels.
+  std::pair<int, int64_t> grid_layout(int q) const {
+    const PlannedQuantizer& pq = plan_.quantizers[static_cast<size_t>(q)];
+    if (pq.channel_axis < 0) return {-1, 1};
+    return {pq.channel_axis, g_.value(pq.value).shape[static_cast<size_t>(pq.channel_axis)]};
+  }
+
+  // A per-tensor input of an Add / Sub / Concat whose other input is per-channel along axis a
+  // follows it when its shape has the same extent there (LayerNorm's mean beside the residual
+  // stream it is subtracted from), so that the two still share one grid.
+  void spread_per_channel_grids() {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (NodeId id : order_) {
+        const Node& n = g_.node(id);
+        if (skipped(id) || (n.op != OpKind::kAdd && n.op != OpKind::kSub && n.op != OpKind::kConcat)) continue;
+        const std::vector<int> members = input_quantizers(n);
+        auto lead = std::find_if(members.begin(), members.end(), [&](int q) { return grid_layout(q).first >= 0; });
+        if (lead == members.end()) continue;
+        const auto [axis, extent] = grid_layout(*lead);
+        for (int m : members) {
+          PlannedQuantizer& q = plan_.quantizers[static_cast<size_t>(m)];
+          const Value& v = g_.value(q.value);
+          if (q.channel_axis >= 0 || !v.shape_known || v.shape.rank() <= static_cast<size_t>(axis) ||
+              v.shape[static_cast<size_t>(axis)] != extent) {
+            continue;
+          }
+          q.spec.granularity = Granularity::kPerChannel;
+          q.spec.axis = axis;
+          q.channel_axis = axis;
+          plan_.notes.push_back("'" + v.name + "': per_channel along axis " + std::to_string(axis) +
+                                ", like the other input of " + describe_node(g_, id) + " whose grid it shares");
+          changed = true;
+        }
+      }
+    }
+  }
+
   // Add / Sub inputs share a scale; Concat inputs share scale, zero point, sign and bits.
-  // Groups that meet (a value feeding two Adds) merge.
-  void share_groups() {
+  // Groups that meet (a value feeding two Adds) merge. Inputs whose grids cannot be one (per
+  // tensor beside per channel) are not merged: an Add then rescales each input; a Concat is an
+  // error, as its inputs must be one grid.
+  Status share_groups() {
+    spread_per_channel_grids();
     const size_t nq = plan_.quantizers.size();
     std::vector<int> parent(nq);
     std::iota(parent.begin(), parent.end(), 0);
@@ -287,16 +365,34 @@ class FullPlanner {
     for (NodeId id : order_) {
       const Node& n = g_.node(id);
       if (skipped(id) || (n.op != OpKind::kAdd && n.op != OpKind::kSub && n.op != OpKind::kConcat)) continue;
-      std::vector<int> members;
-      for (ValueId v : n.inputs) {
-        if (v == kNoValue) continue;
-        for (ValueId o : origins_[static_cast<size_t>(v)]) {
-          const int q = quantizer_of_[static_cast<size_t>(o)];
-          if (q >= 0 && std::find(members.begin(), members.end(), q) == members.end()) members.push_back(q);
-        }
-      }
+      const std::vector<int> members = input_quantizers(n);
       if (members.size() < 2) continue;
-      for (size_t i = 1; i < members.size(); ++i) parent[static_cast<size_t>(find(members[i]))] = find(members[0]);
+      std::vector<std::pair<std::pair<int, int64_t>, int>> classes;  // layout → first member
+      for (int m : members) {
+        const auto layout = grid_layout(m);
+        auto c = std::find_if(classes.begin(), classes.end(), [&](const auto& e) { return e.first == layout; });
+        if (c == classes.end()) {
+          classes.push_back({layout, m});
+          continue;
+        }
+        parent[static_cast<size_t>(find(m))] = find(c->second);
+      }
+      if (classes.size() > 1) {
+        const PlannedQuantizer& a = plan_.quantizers[static_cast<size_t>(classes[0].second)];
+        const PlannedQuantizer& b = plan_.quantizers[static_cast<size_t>(classes[1].second)];
+        auto layout_text = [](const std::pair<int, int64_t>& l) {
+          return l.first < 0 ? std::string("per_tensor")
+                             : "per_channel along axis " + std::to_string(l.first) + " (" + std::to_string(l.second) +
+                                   " channels)";
+        };
+        const std::string what = describe_node(g_, id) + ": input grids " + layout_text(classes[0].first) + " (" +
+                                 g_.value(a.value).name + ") and " + layout_text(classes[1].first) + " (" +
+                                 g_.value(b.value).name + ")";
+        if (n.op == OpKind::kConcat) {
+          return unsupported(what, " cannot be one grid, which a Concat needs; quantize its inputs alike");
+        }
+        plan_.notes.push_back(what + " are not shared; the inputs are rescaled before adding");
+      }
       if (n.op == OpKind::kConcat) all[static_cast<size_t>(find(members[0]))] = true;
     }
     std::vector<int> size(nq, 0), group_of_root(nq, -1);
@@ -310,7 +406,7 @@ class FullPlanner {
       plan_.quantizers[q].share_all = all[root];
       any_all = any_all || all[root];
     }
-    if (!any_all) return;
+    if (!any_all) return Status::ok();
     // Members of a share_all group must agree on the grid: signed if any is, the most bits.
     for (int group = 0; group < next_group_; ++group) {
       bool is_signed = false;
@@ -326,6 +422,7 @@ class FullPlanner {
         q.spec.bits = bits;
       }
     }
+    return Status::ok();
   }
 
   Status apply_finn() {
@@ -339,6 +436,10 @@ class FullPlanner {
       if (q.role == QuantRole::kWeight && q.spec.granularity == Granularity::kPerGroup) {
         return unsupported("finn policy: ", who,
                            " quantizer is per_group; FINN needs per-tensor or per-channel weight scales");
+      }
+      if ((q.role == QuantRole::kInput || q.role == QuantRole::kOutput) && q.channel_axis >= 0) {
+        return unsupported("finn policy: ", who,
+                           " quantizer is per_channel; FINN's thresholds need per-tensor activation scales");
       }
       if ((q.role == QuantRole::kInput || q.role == QuantRole::kOutput) && q.spec.bits > 8) {
         return unsupported("finn policy: ", who, " quantizer has ", q.spec.bits,
@@ -376,6 +477,7 @@ class FullPlanner {
   std::vector<int64_t> window_;     // per node: Trunc window of an eligible average pool, else 0
   std::vector<ValueId> truncated_;  // pool outputs produced by a Trunc
   int next_group_ = 0;
+  Status error_;  // the first placement error
 };
 
 }  // namespace

@@ -24,12 +24,16 @@ int add_weight_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& 
 
 // The bias quantizer of compute node `id` on the grid input × weight; nothing (-1) when there
 // is no constant bias, bias bits are 0, either quantizer is missing or not an integer grid, or
-// the weight is per-group (a bias cannot follow per-group scales). Adds a plan note for the
-// per-group case.
+// the weight is per-group or the input per-channel (a bias needs one input scale per output
+// channel). Adds a plan note for those two cases.
 // `input_from_trunc`: the activation input is a Trunc's output (no quantizer id); the bias
 // then takes the Trunc's output scale (bias_input = -1, resolved by the calibrator).
 int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cfg, NodeId id, const ComputeInputs& ci,
                        int input_quantizer, int weight_quantizer, bool input_from_trunc = false);
+
+// The axis a per-channel activation quantizer on `v` varies along (the spec's axis, checked
+// against the value: a known rank and a fixed extent there); -1 for per-tensor specs.
+Result<int> activation_channel_axis(const Graph& g, ValueId v, const QuantSpec& spec, const std::string& who);
 
 Result<QuantPlan> plan_layerwise(const Graph& g, const ResolvedConfig& cfg);
 // finn = full plus the FINN constraints.

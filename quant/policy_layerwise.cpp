@@ -25,6 +25,8 @@ Result<QuantPlan> plan_layerwise(const Graph& g, const ResolvedConfig& cfg) {
       q.owner = id;
       q.spec = c.input;
       resolve_sign(q.spec, non_negative[static_cast<size_t>(v)]);
+      QE_ASSIGN_OR_RETURN(q.channel_axis,
+                          activation_channel_axis(g, v, q.spec, describe_node(g, id) + " input " + std::to_string(idx)));
       q.consumers = {Use{id, idx}};
       const int qid = add_quantizer(plan, std::move(q));
       if (idx == 0) data_input = qid;

@@ -90,6 +90,7 @@ void merge_spec_fields(QuantSpec& dst, const QuantSpec& src, uint32_t mask) {
   if (mask & kFieldNarrow) dst.narrow = src.narrow;
   if (mask & kFieldGranularity) dst.granularity = src.granularity;
   if (mask & kFieldGroupSize) dst.group_size = src.group_size;
+  if (mask & kFieldAxis) dst.axis = src.axis;
   if (mask & kFieldScaleType) dst.scale_type = src.scale_type;
   if (mask & kFieldRounding) dst.rounding = src.rounding;
   if (mask & kFieldMethod) dst.method = src.method;
@@ -116,6 +117,7 @@ std::string describe_spec(const QuantSpec& s) {
   }
   o << ' ' << granularity_name(s.granularity);
   if (s.granularity == Granularity::kPerGroup) o << '(' << s.group_size << ')';
+  if (s.granularity == Granularity::kPerChannel && s.axis >= 0) o << "(axis " << s.axis << ')';
   o << ' ' << (s.symmetric ? "sym" : "asym");
   if (s.narrow) o << " narrow";
   if (s.scale_type == ScaleType::kPo2) o << " po2";

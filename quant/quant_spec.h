@@ -39,6 +39,9 @@ struct QuantSpec {
   bool narrow = false;
   Granularity granularity = Granularity::kPerTensor;
   int group_size = 0;  // for kPerGroup
+  // Activations with kPerChannel: the axis that gets its own scale per index (>= 1; axis 0 is
+  // the batch, which varies). Weights always use their output-channel axis; -1 here.
+  int axis = -1;
   ScaleType scale_type = ScaleType::kFloat;
   RoundingMode rounding = RoundingMode::kHalfEven;
   RangeMethod method = RangeMethod::kAbsMax;
@@ -76,6 +79,7 @@ enum SpecField : uint32_t {
   kFieldMantissaBits = 1u << 14,
   kFieldExponentBias = 1u << 15,
   kFieldMaxVal = 1u << 16,
+  kFieldAxis = 1u << 17,
 };
 // Copies the fields of `src` named by `mask` into `dst`.
 void merge_spec_fields(QuantSpec& dst, const QuantSpec& src, uint32_t mask);

@@ -562,14 +562,20 @@ Result<ResolvedConfig> resolve_rules(const Graph& g, const RuleSet& rs) {
          {std::tuple{&c.weight, "weight", &Rule::weight}, std::tuple{&c.input, "input", &Rule::input},
           std::tuple{&c.output, "output", &Rule::output}}) {
       finalize_spec(*spec);
-      if (spec->granularity != Granularity::kPerGroup || spec->group_size > 0) continue;
-      // Name the rule that asked for per_group so the user knows which line to fix.
+      const char* missing = nullptr;
+      if (spec != &c.weight && spec->granularity == Granularity::kPerChannel && spec->axis < 0) {
+        missing = "granularity 'per_channel' on activations needs axis";
+      } else if (spec->granularity == Granularity::kPerGroup && spec->group_size <= 0) {
+        missing = "granularity 'per_group' needs group_size";
+      }
+      if (!missing) continue;
+      // Name the rule that asked for the granularity so the user knows which line to fix.
       std::string where = std::string("defaults.") + role;
       for (const Rule& rule : rs.rules) {
         if (((rule.*member).set & kFieldGranularity) && rule_matches(g, id, rule.match, ctx))
           where = rule.path + "." + role;
       }
-      return invalid_argument(rs.source, ": ", where, ": granularity 'per_group' needs group_size (",
+      return invalid_argument(rs.source, ": ", where, ": ", missing, " (",
                               describe_node(g, id), ")");
     }
   }

@@ -139,7 +139,7 @@ enum class RoleKind { kWeight, kActivation };
 const std::vector<std::string> kRoleKeys = {"enabled",       "bits",          "type",       "format", "exponent_bits",
                                             "mantissa_bits", "exponent_bias", "max_val",    "sign",   "symmetric",
                                             "narrow",        "granularity",   "group_size", "scale",  "rounding",
-                                            "method",        "percentile"};
+                                            "method",        "percentile",    "axis"};
 
 Status parse_role(const Json& j, const Where& at, RoleKind kind, RoleOverride& out) {
   QE_RETURN_IF_ERROR(expect_object(j, at));
@@ -237,10 +237,18 @@ Status parse_role(const Json& j, const Where& at, RoleKind kind, RoleOverride& o
     const Where w = at.key("granularity");
     QE_ASSIGN_OR_RETURN(std::string s, get_enum(j["granularity"], w, {"per_tensor", "per_channel", "per_group"}));
     QE_ASSIGN_OR_RETURN(v.granularity, parse_granularity(s));
-    if (!weight && v.granularity != Granularity::kPerTensor) {
-      return w.error("'", s, "' is only supported for weights (activations are quantized per tensor)");
+    if (!weight && v.granularity == Granularity::kPerGroup) {
+      return w.error("'per_group' is only supported for weights (activations are per_tensor or per_channel with an axis)");
     }
     set |= kFieldGranularity;
+  }
+  if (j.contains("axis")) {
+    const Where w = at.key("axis");
+    if (weight) return w.error("is only for activations; weights are per_channel along their output-channel axis");
+    QE_ASSIGN_OR_RETURN(int64_t a, get_int(j["axis"], w));
+    if (a < 1 || a > 7) return w.error(a, " is out of range (1..7; axis 0 is the batch)");
+    v.axis = static_cast<int>(a);
+    set |= kFieldAxis;
   }
   if (j.contains("group_size")) {
     QE_ASSIGN_OR_RETURN(int64_t gs, get_int(j["group_size"], at.key("group_size")));

@@ -19,7 +19,7 @@ std::string quantizer_text(const Graph& g, const PlannedQuantizer& q) {
   } else {
     o << describe_spec(q.spec);
   }
-  if (q.channel_axis >= 0 && q.spec.granularity != Granularity::kPerTensor) o << " axis " << q.channel_axis;
+  if (q.channel_axis >= 0 && q.spec.granularity != Granularity::kPerTensor && q.spec.axis < 0) o << " axis " << q.channel_axis;
   if (q.share_group >= 0) o << (q.share_all ? " shares all with group " : " shares scale with group ") << q.share_group;
   if (!q.consumers.empty() && q.role != QuantRole::kWeight && q.role != QuantRole::kBias) {
     o << " (only for this node's input";

@@ -269,6 +269,8 @@ std::vector<Case> cases(const std::string& tiny, const std::string& demo) {
   list.push_back(rule_case("regular expression with exponential backtracking, (a+)+b", "name_regex",
                            R"({"rules": [{"match": {"name_regex": "(a+)+b"}, "weight": {"bits": 4}}]})"));
   list.push_back(rule_case("rule selector that is not an object", "match", R"({"rules": [{"match": 7}]})"));
+  list.push_back(rule_case("per-channel activations along an axis the tensors do not have", "axis 7",
+                           R"({"defaults": {"activation": {"granularity": "per_channel", "axis": 7}}})"));
   list.push_back(rule_case("JSON nested 100 000 deep", "rules.json", std::string(100000, '[') + std::string(100000, ']')));
 
   // Images and folders.

@@ -2,19 +2,16 @@
 // the QONNX file re-imported must reproduce the in-memory simulation bit for bit, and the QCDQ
 // file run by onnxruntime (onnxruntime-node, installed by scripts/setup-deps.sh) must agree with
 // it (top-1 within 0.05 points, ≥ 99% of logits within 1e-3 relative).
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
 
 #include "engine/data/batch_loader.h"
 #include "engine/data/image_folder.h"
-#include "engine/data/npy.h"
 #include "engine/data/preprocess.h"
 #include "engine/session.h"
 #include "frontends/onnx/onnx_import.h"
@@ -23,6 +20,7 @@
 #include "quant/lower_trunc.h"
 #include "quant/quantize_graph.h"
 #include "quant/rules.h"
+#include "support/ort_support.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -120,27 +118,16 @@ TEST_CASE("demo model W8A8: QONNX round trip is exact, QCDQ in onnxruntime agree
   CHECK(top1(qcdq_in_qengine, data.labels) == top1(sim, data.labels));
   CHECK(std::memcmp(qcdq_in_qengine.raw(), sim.raw(), sim.bytes()) == 0);
 
-  const std::string ort_dir = source_dir() + "/benchmarks/ort";
-  INFO("onnxruntime-node is missing: run scripts/setup-deps.sh (make test does)");
-  REQUIRE(fs::exists(ort_dir + "/node_modules/onnxruntime-node/package.json"));
-  REQUIRE(write_npy((dir / "input.npy").string(), data.images).is_ok());
-  const std::string cmd = "node '" + ort_dir + "/ort_run.js' '" + qcdq + "' --input input=" + (dir / "input.npy").string() +
-                          " --out '" + (dir / "ort").string() + "' > '" + (dir / "ort.log").string() + "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  INFO("command: " << cmd);
-  REQUIRE(WIFEXITED(rc));
-  REQUIRE(WEXITSTATUS(rc) == 0);
-  auto ort_logits = read_npy((dir / "ort" / "logits.npy").string());
-  REQUIRE(ort_logits.is_ok());
-  REQUIRE(ort_logits->shape() == sim.shape());
+  const Tensor ort_logits = run_in_onnxruntime(qcdq, "input", data.images, "logits", dir);
+  REQUIRE(ort_logits.shape() == sim.shape());
 
   int64_t close = 0;
-  const float* a = ort_logits->data<float>();
+  const float* a = ort_logits.data<float>();
   const float* b = sim.data<float>();
   for (int64_t i = 0; i < sim.numel(); ++i) close += std::abs(a[i] - b[i]) <= 1e-3f * std::abs(b[i]);
   const double close_fraction = static_cast<double>(close) / static_cast<double>(sim.numel());
-  INFO("onnxruntime top-1 " << top1(*ort_logits, data.labels) << ", logits within 1e-3 relative: " << close_fraction);
-  CHECK(std::abs(top1(*ort_logits, data.labels) - top1(sim, data.labels)) <= 0.0005);
+  INFO("onnxruntime top-1 " << top1(ort_logits, data.labels) << ", logits within 1e-3 relative: " << close_fraction);
+  CHECK(std::abs(top1(ort_logits, data.labels) - top1(sim, data.labels)) <= 0.0005);
   CHECK(close_fraction >= 0.99);
   if (close_fraction < 0.99) return;  // keep the files for inspection
   fs::remove_all(dir);

@@ -324,8 +324,15 @@ TEST_CASE("errors name the file, the JSON path and the key") {
              Catch::Contains("defaults.activation.method: 'absmax' is not a range method for activations"));
   CHECK_THAT(parse_err(R"({"defaults": {"weight": {"rounding": "NEAREST"}}})"),
              Catch::Contains("defaults.weight.rounding: unknown rounding mode 'NEAREST'"));
-  CHECK_THAT(parse_err(R"({"defaults": {"activation": {"granularity": "per_channel"}}})"),
+  CHECK_THAT(parse_err(R"({"defaults": {"activation": {"granularity": "per_group", "group_size": 4}}})"),
              Catch::Contains("defaults.activation.granularity") && Catch::Contains("only supported for weights"));
+  // Activation axes: activations only, 1..7.
+  CHECK_THAT(parse_err(R"({"defaults": {"weight": {"granularity": "per_channel", "axis": 1}}})"),
+             Catch::Contains("defaults.weight.axis: is only for activations"));
+  CHECK_THAT(parse_err(R"({"rules": [{"output": {"granularity": "per_channel", "axis": 0}}]})"),
+             Catch::Contains("rules[0].output.axis: 0 is out of range (1..7; axis 0 is the batch)"));
+  CHECK_THAT(parse_err(R"({"rules": [{"input": {"axis": "1"}}]})"),
+             Catch::Contains("rules[0].input.axis: expected an integer"));
   // Percentile outside (0, 100].
   CHECK_THAT(parse_err(R"({"defaults": {"activation": {"percentile": 0}}})"),
              Catch::Contains("defaults.activation.percentile: 0 is outside (0, 100]"));
