@@ -79,7 +79,7 @@ int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cf
 Result<int> activation_channel_axis(const Graph& g, ValueId v, const QuantSpec& spec, const std::string& who) {
   if (spec.granularity != Granularity::kPerChannel) return -1;
   const Value& val = g.value(v);
-  if (spec.axis < 1) return invalid_argument(who, ": per_channel activations need an axis >= 1");
+  if (spec.axis < 0) return invalid_argument(who, ": per_channel activations need an axis");
   if (!val.shape_known) {
     return invalid_argument(who, ": per_channel along axis ", spec.axis, " needs the shape of '", val.name,
                             "', which is unknown (give --input-shape)");

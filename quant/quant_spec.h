@@ -39,8 +39,8 @@ struct QuantSpec {
   bool narrow = false;
   Granularity granularity = Granularity::kPerTensor;
   int group_size = 0;  // for kPerGroup
-  // Activations with kPerChannel: the axis that gets its own scale per index (>= 1; axis 0 is
-  // the batch, which varies). Weights always use their output-channel axis; -1 here.
+  // Activations with kPerChannel: the axis that gets its own scale per index (it must have a
+  // fixed size, so usually not the batch). Weights always use their output-channel axis; -1 here.
   int axis = -1;
   ScaleType scale_type = ScaleType::kFloat;
   RoundingMode rounding = RoundingMode::kHalfEven;

@@ -246,7 +246,7 @@ Status parse_role(const Json& j, const Where& at, RoleKind kind, RoleOverride& o
     const Where w = at.key("axis");
     if (weight) return w.error("is only for activations; weights are per_channel along their output-channel axis");
     QE_ASSIGN_OR_RETURN(int64_t a, get_int(j["axis"], w));
-    if (a < 1 || a > 7) return w.error(a, " is out of range (1..7; axis 0 is the batch)");
+    if (a < 0 || a > 7) return w.error(a, " is out of range (0..7)");
     v.axis = static_cast<int>(a);
     set |= kFieldAxis;
   }

@@ -329,8 +329,8 @@ TEST_CASE("errors name the file, the JSON path and the key") {
   // Activation axes: activations only, 1..7.
   CHECK_THAT(parse_err(R"({"defaults": {"weight": {"granularity": "per_channel", "axis": 1}}})"),
              Catch::Contains("defaults.weight.axis: is only for activations"));
-  CHECK_THAT(parse_err(R"({"rules": [{"output": {"granularity": "per_channel", "axis": 0}}]})"),
-             Catch::Contains("rules[0].output.axis: 0 is out of range (1..7; axis 0 is the batch)"));
+  CHECK_THAT(parse_err(R"({"rules": [{"output": {"granularity": "per_channel", "axis": 8}}]})"),
+             Catch::Contains("rules[0].output.axis: 8 is out of range (0..7)"));
   CHECK_THAT(parse_err(R"({"rules": [{"input": {"axis": "1"}}]})"),
              Catch::Contains("rules[0].input.axis: expected an integer"));
   // Percentile outside (0, 100].
