@@ -347,12 +347,32 @@ class FullPlanner {
     }
   }
 
+  // Biases were placed before spread_per_channel_grids made some of their inputs per-channel;
+  // those have no single input scale any more and stay float.
+  void float_biases_behind_per_channel_inputs() {
+    for (PlannedQuantizer& q : plan_.quantizers) {
+      if (q.role != QuantRole::kBias || !q.spec.enabled) continue;
+      bool per_channel = false;
+      if (q.bias_input >= 0) {
+        per_channel = plan_.quantizers[static_cast<size_t>(q.bias_input)].channel_axis >= 0;
+      } else {
+        const auto& o = origins_[static_cast<size_t>(g_.node(q.owner).inputs[0])];
+        per_channel = !o.empty() && trunc_input_per_channel(o[0]);
+      }
+      if (!per_channel) continue;
+      q.spec.enabled = false;
+      plan_.notes.push_back(describe_node(g_, q.owner) +
+                            ": bias left in float (a per-channel input scale gives no single bias scale)");
+    }
+  }
+
   // Add / Sub inputs share a scale; Concat inputs share scale, zero point, sign and bits.
   // Groups that meet (a value feeding two Adds) merge. Inputs whose grids cannot be one (per
   // tensor beside per channel) are not merged: an Add then rescales each input; a Concat is an
   // error, as its inputs must be one grid.
   Status share_groups() {
     spread_per_channel_grids();
+    float_biases_behind_per_channel_inputs();
     const size_t nq = plan_.quantizers.size();
     std::vector<int> parent(nq);
     std::iota(parent.begin(), parent.end(), 0);

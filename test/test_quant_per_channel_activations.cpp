@@ -184,6 +184,32 @@ TEST_CASE("per_channel activations: placement, shared grids, unshared grids, bia
   CHECK_THAT(far.status().message(), Catch::Contains("per_channel axis 3 is out of range for 'embed_add_out'"));
 }
 
+TEST_CASE("per_channel activations: a partner made per-channel takes its readers' biases to float") {
+  // r1 feeds c2 (with a bias) and the residual Add beside c2's output; only c2's output is asked
+  // to be per channel, r1 follows it, and c2's bias (placed on r1's grid) must then stay float.
+  TestGraph t;
+  ValueId x = t.input("x", Shape({1, 4, 8, 8}));
+  ValueId r1 = t.relu("r1", t.conv("c1", x, 4));
+  ValueId c2 = t.conv("c2", r1, 4);
+  ValueId sum = t.node(OpKind::kAdd, "add", {c2, r1});
+  t.output(t.conv("c3", sum, 4));
+  QuantPlan p = must(try_plan(t.g, "full", rules_from(R"({"rules": [{"match": {"name": "c2"},
+                                                                    "output": {"granularity": "per_channel", "axis": 1}}]})")));
+  REQUIRE(on_value(p, r1));
+  CHECK(on_value(p, r1)->channel_axis == 1);
+  CHECK(on_value(p, r1)->share_group == on_value(p, c2)->share_group);
+  bool c2_bias_float = false;
+  for (const auto& q : p.quantizers) {
+    if (q.role == QuantRole::kBias && q.owner == t.find("c2")) c2_bias_float = !q.spec.enabled;
+  }
+  CHECK(c2_bias_float);
+  CHECK(any_note(p, "Conv 'c2'", "bias left in float"));
+  // c1 reads the graph input (per tensor): its bias stays integer.
+  for (const auto& q : p.quantizers) {
+    if (q.role == QuantRole::kBias && q.owner == t.find("c1")) CHECK(q.spec.enabled);
+  }
+}
+
 TEST_CASE("per_channel activations: Concat inputs must be one grid; unknown sizes are refused") {
   TestGraph t;
   ValueId a = t.input("a", Shape({1, 5, 8}));
