@@ -56,8 +56,7 @@ int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cf
     return -1;
   }
   if (input_quantizer >= 0 && plan.quantizers[static_cast<size_t>(input_quantizer)].channel_axis >= 0) {
-    plan.notes.push_back(describe_node(g, id) +
-                         ": bias left in float (a per-channel input scale gives no single bias scale)");
+    note_bias_float_behind_per_channel_input(plan, g, id);
     return -1;
   }
   PlannedQuantizer q;
@@ -74,6 +73,11 @@ int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cf
   q.bias_input = input_quantizer;  // -1 with input_from_trunc
   q.bias_weight = weight_quantizer;
   return add_quantizer(plan, std::move(q));
+}
+
+void note_bias_float_behind_per_channel_input(QuantPlan& plan, const Graph& g, NodeId id) {
+  plan.notes.push_back(describe_node(g, id) +
+                       ": bias left in float (a per-channel input scale gives no single bias scale)");
 }
 
 Result<int> activation_channel_axis(const Graph& g, ValueId v, const QuantSpec& spec, const std::string& who) {

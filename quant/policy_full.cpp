@@ -270,10 +270,7 @@ class FullPlanner {
         }
         if (from_trunc && trunc_input_per_channel(origins_[static_cast<size_t>(n.inputs[0])][0])) {
           // The Trunc keeps its input's per-channel scales: no single bias scale either.
-          if (weight >= 0 && ci.bias >= 0 && cfg(id).bias.bits != 0) {
-            plan_.notes.push_back(describe_node(g_, id) +
-                                  ": bias left in float (a per-channel input scale gives no single bias scale)");
-          }
+          if (weight >= 0 && ci.bias >= 0 && cfg(id).bias.bits != 0) note_bias_float_behind_per_channel_input(plan_, g_, id);
           from_trunc = false;
         }
         add_bias_quantizer(plan_, g_, cfg_, id, ci, input, weight, from_trunc);
@@ -293,6 +290,12 @@ class FullPlanner {
         place_activation(out);
       }
     }
+  }
+
+  // Add / Sub / Concat: nodes whose quantized inputs share a grid (unless skipped).
+  bool shares_input_grids(NodeId id) const {
+    const OpKind op = g_.node(id).op;
+    return !skipped(id) && (op == OpKind::kAdd || op == OpKind::kSub || op == OpKind::kConcat);
   }
 
   // The quantizers of the activation inputs of Add / Sub / Concat node `n`.
@@ -324,7 +327,7 @@ class FullPlanner {
       changed = false;
       for (NodeId id : order_) {
         const Node& n = g_.node(id);
-        if (skipped(id) || (n.op != OpKind::kAdd && n.op != OpKind::kSub && n.op != OpKind::kConcat)) continue;
+        if (!shares_input_grids(id)) continue;
         const std::vector<int> members = input_quantizers(n);
         auto lead = std::find_if(members.begin(), members.end(), [&](int q) { return grid_layout(q).first >= 0; });
         if (lead == members.end()) continue;
@@ -361,8 +364,7 @@ class FullPlanner {
       }
       if (!per_channel) continue;
       q.spec.enabled = false;
-      plan_.notes.push_back(describe_node(g_, q.owner) +
-                            ": bias left in float (a per-channel input scale gives no single bias scale)");
+      note_bias_float_behind_per_channel_input(plan_, g_, q.owner);
     }
   }
 
@@ -384,7 +386,7 @@ class FullPlanner {
     };
     for (NodeId id : order_) {
       const Node& n = g_.node(id);
-      if (skipped(id) || (n.op != OpKind::kAdd && n.op != OpKind::kSub && n.op != OpKind::kConcat)) continue;
+      if (!shares_input_grids(id)) continue;
       const std::vector<int> members = input_quantizers(n);
       if (members.size() < 2) continue;
       std::vector<std::pair<std::pair<int, int64_t>, int>> classes;  // layout → first member

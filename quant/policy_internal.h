@@ -31,6 +31,9 @@ int add_weight_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& 
 int add_bias_quantizer(QuantPlan& plan, const Graph& g, const ResolvedConfig& cfg, NodeId id, const ComputeInputs& ci,
                        int input_quantizer, int weight_quantizer, bool input_from_trunc = false);
 
+// Notes that compute node `id` keeps a float bias because its input has one scale per channel.
+void note_bias_float_behind_per_channel_input(QuantPlan& plan, const Graph& g, NodeId id);
+
 // The axis a per-channel activation quantizer on `v` varies along (the spec's axis, checked
 // against the value: a known rank and a fixed extent there); -1 for per-tensor specs.
 Result<int> activation_channel_axis(const Graph& g, ValueId v, const QuantSpec& spec, const std::string& who);
