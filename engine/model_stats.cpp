@@ -11,7 +11,8 @@ int64_t node_macs(const Graph& g, NodeId id) {
     return i < list.size() && list[i] != kNoValue && g.value(list[i]).shape.is_known() && g.value(list[i]).shape_known;
   };
   switch (n.op) {
-    case OpKind::kConv: {
+    case OpKind::kConv:
+    case OpKind::kQConv: {
       if (!known(1, false) || !known(0, true)) return 0;
       const Shape& w = g.value(n.inputs[1]).shape;  // [Cout, Cin/g, k...]
       int64_t per_output = 1;
@@ -26,7 +27,8 @@ int64_t node_macs(const Graph& g, NodeId id) {
       return g.value(n.inputs[0]).shape.numel() * per_input;
     }
     case OpKind::kGemm:
-    case OpKind::kMatMul: {
+    case OpKind::kMatMul:
+    case OpKind::kQGemm: {  // QGemm's weights are [N, K]: K is the input's last dimension too
       if (!known(0, false) || !known(0, true)) return 0;
       const Shape& a = g.value(n.inputs[0]).shape;
       int64_t k = a.rank() == 0 ? 1 : a[a.rank() - 1];

@@ -1,10 +1,13 @@
 #include "engine/session.h"
 
+#include "engine/exact_simulation.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 
 #include "engine/evaluate.h"
+#include "engine/exact_simulation.h"
 #include "engine/memory_plan.h"
 #include "engine/op_kernel.h"
 #include "graph/passes/passes.h"
@@ -97,6 +100,10 @@ Result<std::unique_ptr<Session>> Session::create(Graph graph, SessionOptions opt
   std::unique_ptr<Session> s(new Session(std::move(graph), options));
   Graph& g = s->graph_;
   QE_RETURN_IF_ERROR(infer_shapes(g));
+  if (options.exact_quantized_compute) {
+    QE_ASSIGN_OR_RETURN(int rewritten, make_quantized_compute_exact(g));
+    if (rewritten > 0) QE_RETURN_IF_ERROR(infer_shapes(g));
+  }
   if (options.optimize) {
     PassManager pm;
     pm.add(make_remove_identity_pass());

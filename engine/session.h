@@ -31,6 +31,9 @@ struct SessionOptions {
   bool optimize = true;           // load-time passes (Identity removal, folding, fusion)
   bool fold_batch_norm = true;    // fold BatchNormalization into Conv/Gemm
   bool fuse_activations = true;   // fuse Relu/Clip/... into the producing Conv/Gemm
+  // Quantized Conv/Gemm/MatMul of a fake-quant graph accumulate exactly in integers, as the
+  // integer runtime does (engine/exact_simulation.h); off: a float sum of dequantized values.
+  bool exact_quantized_compute = true;
   size_t max_arena_bytes = default_max_arena_bytes();  // refuse plans that need more
 };
 

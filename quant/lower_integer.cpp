@@ -7,11 +7,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/integer_regions.h"
 #include "engine/session.h"
 #include "graph/pass.h"
 #include "graph/passes/passes.h"
 #include "graph/schema.h"
-#include "quant/lower_integer_util.h"
 
 namespace qe {
 
@@ -61,17 +61,6 @@ bool is_elementwise_unary(OpKind op) {
     case OpKind::kSigmoid: case OpKind::kHardSigmoid: case OpKind::kHardSwish: case OpKind::kTanh:
     case OpKind::kGelu: case OpKind::kRelu: case OpKind::kLeakyRelu: case OpKind::kClip: case OpKind::kExp:
     case OpKind::kErf: case OpKind::kAbs: case OpKind::kNeg: return true;
-    default: return false;
-  }
-}
-
-// Ops whose output values are a subset of their input's values (same grid).
-bool preserves_grid(const Node& n) {
-  switch (n.op) {
-    case OpKind::kMaxPool: return n.outputs.size() < 2 || n.outputs[1] == kNoValue;
-    case OpKind::kGlobalMaxPool: case OpKind::kFlatten: case OpKind::kReshape: case OpKind::kSqueeze:
-    case OpKind::kUnsqueeze: case OpKind::kTranspose: case OpKind::kIdentity: case OpKind::kConcat: return true;
-    case OpKind::kDropout: return n.outputs.size() < 2 || n.outputs[1] == kNoValue;
     default: return false;
   }
 }
@@ -132,7 +121,7 @@ class Lowering {
     const Node& n = g_.node(id);
     if (n.op == OpKind::kFakeQuant) return visit_fake_quant(id);
     if (n.op == OpKind::kTrunc) return visit_trunc(id);
-    if (preserves_grid(n)) return visit_grid_preserving(id);
+    if (lowering::preserves_grid(n)) return visit_grid_preserving(id);
     if (n.op == OpKind::kConv || n.op == OpKind::kGemm || n.op == OpKind::kMatMul) {
       // Requantized outputs are made when the consumer FakeQuant is visited; here only the
       // compute nodes whose result stays float.
@@ -267,94 +256,9 @@ class Lowering {
       *reason = "its input is not quantized";
       return std::nullopt;
     }
-    if (n.inputs.size() < 2 || n.inputs[1] == kNoValue) {
-      *reason = "no weights";
-      return std::nullopt;
-    }
-    int channel_axis = 0;
-    bool transpose = false;  // weights stored [K, N], QGemm wants [N, K]
-    if (n.op == OpKind::kGemm) {
-      auto ta = n.attrs.get_int("transA", 0);
-      auto tb = n.attrs.get_int("transB", 0);
-      auto alpha = n.attrs.get_float("alpha", 1.f);
-      auto beta = n.attrs.get_float("beta", 1.f);
-      if (!ta.is_ok() || *ta != 0 || !alpha.is_ok() || *alpha != 1.f || !beta.is_ok() || *beta != 1.f) {
-        *reason = "Gemm with transA, alpha or beta";
-        return std::nullopt;
-      }
-      transpose = tb.is_ok() && *tb == 0;
-      channel_axis = transpose ? 1 : 0;
-    } else if (n.op == OpKind::kMatMul) {
-      transpose = true;
-      channel_axis = 1;
-      const Value& wv = g_.value(n.inputs[1]);
-      if (!wv.shape_known || wv.shape.rank() != 2) {
-        *reason = "MatMul weights are not 2-D";
-        return std::nullopt;
-      }
-    }
-    auto wr = lowering::integer_weights(g_, n.inputs[1], channel_axis);
-    if (!wr.weights) {
-      *reason = wr.reason;
-      return std::nullopt;
-    }
-    lowering::IntWeights& w = *wr.weights;
-    if (n.op != OpKind::kConv && w.q.shape().rank() != 2) {
-      *reason = "weights are not 2-D";
-      return std::nullopt;
-    }
-    Tensor wq = w.q;
-    if (transpose) {
-      const int64_t K = w.q.shape()[0], N = w.q.shape()[1];
-      wq = Tensor(DType::kI8, Shape{N, K});
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < N; ++j) wq.data<int8_t>()[j * K + k] = w.q.data<int8_t>()[k * N + j];
-    }
-    const int64_t out_channels = wq.shape()[0];
-    std::vector<float> ws = w.scale;
-    if (ws.size() != 1 && static_cast<int64_t>(ws.size()) != out_channels) {
-      *reason = "weight scales do not run along the output channels";
-      return std::nullopt;
-    }
-    // Bias in units of x_scale * w_scale[c].
-    std::optional<Tensor> bias;
-    if (n.inputs.size() > 2 && n.inputs[2] != kNoValue) {
-      auto b = lowering::bias_values(g_, n.inputs[2], reason);
-      if (!b) return std::nullopt;
-      if (static_cast<int64_t>(b->size()) != out_channels) {
-        *reason = "bias is not one value per output channel";
-        return std::nullopt;
-      }
-      Tensor bt(DType::kI32, Shape{out_channels});
-      const int64_t K = wq.numel() / out_channels;
-      for (int64_t c = 0; c < out_channels; ++c) {
-        // The int32 accumulator holds bias + Σ (x - zp) w; a bias at the edge of int32 (a dead
-        // channel whose weight scale was widened so the bias fits) must leave room for the sum,
-        // or the accumulator wraps where the float simulation does not. Such a channel's
-        // weights are about zero, so giving up the bias's lowest bits changes nothing visible.
-        int64_t wmax = 0;
-        for (int64_t k = 0; k < K; ++k) wmax = std::max<int64_t>(wmax, std::abs(wq.data<int8_t>()[c * K + k]));
-        const double headroom = 2147483647.0 - static_cast<double>(K) * 255.0 * static_cast<double>(wmax);
-        const double unit = static_cast<double>(xi->grid.scale) * ws[ws.size() == 1 ? 0 : static_cast<size_t>(c)];
-        const double q = std::nearbyint(static_cast<double>((*b)[static_cast<size_t>(c)]) / unit);
-        if (!std::isfinite(q) || headroom <= 0.0) {
-          *reason = "bias does not fit in int32 at scale x_scale * w_scale";
-          return std::nullopt;
-        }
-        bt.data<int32_t>()[c] = static_cast<int32_t>(std::min(std::max(q, -headroom), headroom));
-      }
-      bias = std::move(bt);
-    }
-    Attributes a;
-    if (n.op == OpKind::kConv) {
-      for (const char* k : {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}) {
-        if (const AttrValue* v = n.attrs.find(k)) a.set(k, *v);
-      }
-    }
-    a.set("x_scale", xi->grid.scale);
-    a.set("x_zero_point", static_cast<int64_t>(xi->grid.zero_point));
-    a.set("w_scale", ws);
-    a.set("w_bits", static_cast<int64_t>(w.bits));
+    auto ic = lowering::integer_compute(g_, id, xi->grid, reason);
+    if (!ic) return std::nullopt;
+    Attributes& a = ic->attrs;
     if (y) {
       add_requant_attrs(a, *y);
     } else {
@@ -362,20 +266,20 @@ class Lowering {
       a.set("requant", std::string(opt_.requant == kernels::RequantMode::kFloat ? "float" : "fixed"));
     }
     const std::string base = n.name.empty() ? std::string(op_name(n.op)) : n.name;
-    ValueId wv = g_.add_constant(g_.unique_value_name(base + "_wq"), std::move(wq));
+    ValueId wv = g_.add_constant(g_.unique_value_name(base + "_wq"), std::move(ic->weights));
     std::vector<ValueId> inputs = {xi->v, wv};
-    if (bias) inputs.push_back(g_.add_constant(g_.unique_value_name(base + "_bq"), std::move(*bias)));
-    const OpKind op = n.op == OpKind::kConv ? OpKind::kQConv : OpKind::kQGemm;
+    if (ic->bias) inputs.push_back(g_.add_constant(g_.unique_value_name(base + "_bq"), std::move(*ic->bias)));
+    const OpKind op = ic->op;
     ++report_.integer_nodes;
     if (y) {
       ValueId v = new_value(name + "_q", y->dtype);
-      g_.add_node(op, base + "_int", inputs, {v}, std::move(a));
+      g_.add_node(op, base + "_int", inputs, {v}, std::move(ic->attrs));
       return v;
     }
     // Float output: the integer node takes over the original output value.
     ValueId out = n.outputs[0];
     g_.remove_node(id);
-    g_.add_node(op, base + "_int", inputs, {out}, std::move(a));
+    g_.add_node(op, base + "_int", inputs, {out}, std::move(ic->attrs));
     ++report_.lowered_nodes;
     return out;
   }
@@ -453,61 +357,28 @@ class Lowering {
     return v;
   }
 
-  // GlobalAveragePool → Trunc (the `full` policy's average pool): v = round(mean / s) is the
-  // window sum of the integers when s = s_in / window, and the Trunc divides it by t = 2^k.
+  // GlobalAveragePool → Trunc (the `full` policy's average pool): a window sum and a shift.
   Status visit_trunc(NodeId id) {
-    const Node& tr = g_.node(id);
-    auto fail = [&](const std::string& why) {
-      note_float(id, why);
+    std::string reason;
+    auto tp = lowering::trunc_pool(g_, id, &reason);
+    if (!tp) {
+      note_float(id, reason);
       return Status::ok();
-    };
-    const Value& xv = g_.value(tr.inputs[0]);
-    if (xv.producer == kNoNode || g_.node(xv.producer).op != OpKind::kGlobalAveragePool || xv.uses.size() != 1) {
-      return fail("Trunc not fed by a GlobalAveragePool");
     }
-    auto scalar = [&](int i) -> std::optional<float> {
-      if (static_cast<int>(tr.inputs.size()) <= i || tr.inputs[static_cast<size_t>(i)] == kNoValue) return std::nullopt;
-      const Value& v = g_.value(tr.inputs[static_cast<size_t>(i)]);
-      if (!v.is_constant() || v.constant.numel() != 1) return std::nullopt;
-      return v.constant.to_float_vector()[0];
-    };
-    auto s = scalar(1), z = scalar(2), out_s = scalar(4), out_bits = scalar(5);
-    auto version = tr.attrs.get_int("version", 2);
-    auto rounding = tr.attrs.get_string("rounding_mode", "FLOOR");
-    auto sgn = tr.attrs.get_int("signed", 1);
-    auto narrow = tr.attrs.get_int("narrow", 0);
-    if (!s || !z || !out_s || !out_bits || !version.is_ok() || *version != 2) return fail("Trunc parameters are not constants");
-    auto mode = rounding.is_ok() ? parse_rounding_mode(*rounding) : Result<RoundingMode>(RoundingMode::kFloor);
-    if (!mode.is_ok() || *mode != RoundingMode::kHalfEven) {
-      return fail("Trunc rounding is not half-even");
+    const IntValue* xi = int_of(g_.node(tp->pool).inputs[0]);
+    if (!xi) {
+      note_float(id, "pool input is not quantized");
+      return Status::ok();
     }
-    if (*z != 0.f || *out_bits < 2 || *out_bits > 8) return fail("Trunc zero point or bit width has no integer form");
-    const Node& pool = g_.node(xv.producer);
-    const IntValue* xi = int_of(pool.inputs[0]);
-    if (!xi) return fail("pool input is not quantized");
-    const Value& pin = g_.value(pool.inputs[0]);
-    int64_t window = 1;
-    for (size_t d = 2; pin.shape_known && d < pin.shape.rank(); ++d) window *= pin.shape[d];
-    const double t = std::exp2(std::nearbyint(std::log2(static_cast<double>(*out_s) / *s)));
-    double m = static_cast<double>(xi->grid.scale) / (window * static_cast<double>(*s) * t);
-    if (std::fabs(m * t - 1.0) < 1e-5) m = 1.0 / t;  // the usual case: exactly a shift
-    IntGrid y;
-    y.scale = *out_s;
-    y.zero_point = 0;
-    QuantParams qp;
-    qp.bits = static_cast<int>(*out_bits);
-    qp.is_signed = sgn.is_ok() && *sgn != 0;
-    qp.narrow = narrow.is_ok() && *narrow != 0;
-    y.qmin = static_cast<int32_t>(qp.min_int());
-    y.qmax = static_cast<int32_t>(qp.max_int());
-    y.dtype = qp.is_signed ? DType::kI8 : DType::kU8;
-    const ValueId out = tr.outputs[0];
-    const NodeId pool_id = pool.id;
-    auto v = lower_global_pool(pool_id, y, g_.value(out).name, m);
-    if (!v) return fail("pool has no integer form");
-    replaced_.insert(pool_id);
+    const ValueId out = g_.node(id).outputs[0];
+    auto v = lower_global_pool(tp->pool, tp->y, g_.value(out).name, tp->multiplier(xi->grid.scale));
+    if (!v) {
+      note_float(id, "pool has no integer form");
+      return Status::ok();
+    }
+    replaced_.insert(tp->pool);
     ++report_.lowered_nodes;
-    return map(id, out, *v, y);
+    return map(id, out, *v, tp->y);
   }
 
   Status visit_grid_preserving(NodeId id) {

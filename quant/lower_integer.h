@@ -12,7 +12,9 @@
 //   GlobalAveragePool → Trunc | FakeQuant           → QAvgPool (window sum, then a shift)
 //   MaxPool, Flatten, Reshape, Concat, ...          → the same op on the integer tensor
 //   a quantized value read by a float op            → DequantizeLinear (region exit)
-// Everything else stays in float; the report says which compute nodes and why.
+// Everything else stays in float; the report says which compute nodes and why. The integer ops
+// reproduce the simulation bit for bit: the simulation sums the same compute nodes exactly
+// (engine/exact_simulation.h) and the kernels replay its float steps (kernels/int8/requantize.h).
 #pragma once
 
 #include <string>

@@ -76,7 +76,21 @@ Result<Graph> lower_trunc_to_standard_ops(const Graph& src) {
                {clipped});
     const ValueId truncated = tmp("_trunc");
     g.add_node(round_op, n.name + "_truncate", {clipped}, {truncated});
-    g.add_node(OpKind::kMul, n.name + "_rescale", {truncated, constant("_out_scale", out_scale)}, {y});
+    if (bounds.bits < 2 || bounds.bits > 8) {
+      g.add_node(OpKind::kMul, n.name + "_rescale", {truncated, constant("_out_scale", out_scale)}, {y});
+      continue;
+    }
+    // The values are on the output grid already, so a quantizer onto it changes none of them;
+    // it marks the result as quantized for readers of the QCDQ file (onnxruntime's QDQ fusion,
+    // qengine's integer lowering and exact simulation), as Trunc itself does in QONNX.
+    const ValueId rescaled = tmp("_rescaled");
+    g.add_node(OpKind::kMul, n.name + "_rescale", {truncated, constant("_out_scale", out_scale)}, {rescaled});
+    QuantParams on_grid = bounds;
+    on_grid.scale = Tensor::scalar<float>(out_scale);
+    on_grid.zero_point = Tensor::scalar<float>(0.f);
+    on_grid.rounding = RoundingMode::kHalfEven;
+    g.add_node(OpKind::kFakeQuant, n.name + "_grid", {rescaled, constant("_grid_scale", out_scale), constant("_grid_zero_point", 0.f)},
+               {y}, fake_quant_attributes(on_grid));
   }
   return g;
 }

@@ -40,7 +40,7 @@ TEST_CASE("eval runs a W8A8 QONNX file on the integer kernels, in agreement with
   const double integer = eval_top1(qonnx, "", tmp);
   const double simulated = eval_top1(qonnx, "--simulate", tmp);
   const double fixed = eval_top1(qonnx, "--requant fixed", tmp);
-  CHECK(std::abs(integer - simulated) <= 0.01);
+  CHECK(integer == simulated);  // bit-identical execution, so the same top-1 on every image
   CHECK(std::abs(fixed - simulated) <= 0.01);
 
   auto info = run_qengine("info --explain " + qonnx, tmp);
@@ -50,8 +50,12 @@ TEST_CASE("eval runs a W8A8 QONNX file on the integer kernels, in agreement with
   CHECK(info.out.find("QGemm") != std::string::npos);
   auto sim = run_qengine("info --explain --simulate " + qonnx, tmp);
   REQUIRE(sim.exit_code == 0);
-  CHECK(sim.out.find("QConv") == std::string::npos);
+  CHECK(sim.out.find("execution: fake-quant simulation") != std::string::npos);
   CHECK(sim.out.find("FakeQuant") != std::string::npos);
+  // The simulation sums its quantized Conv / Gemm exactly (engine/exact_simulation.h).
+  CHECK(sim.out.find("QConv '/conv1/Conv_exact'") != std::string::npos);
+  CHECK(sim.out.find("MACs:     0 ") == std::string::npos);
+  CHECK(info.out.find("MACs:     0 ") == std::string::npos);
 }
 
 TEST_CASE("quantizers with no integer form stay in float with a warning, never a wrong answer") {

@@ -45,6 +45,11 @@ RequantOutput random_out(std::mt19937_64& rng, bool out_signed) {
     o.qmin = o.zero_point;
     o.qmax = rnd(rng, o.qmin, o.qmax);
   }
+  // The float form's divisor (the output scale): a power of two, a third (ties), or any value.
+  const int d = rnd(rng, 0, 3);
+  if (d == 1) o.divisor = std::ldexp(1.f, rnd(rng, -2, 2));
+  if (d == 2) o.divisor = 3.f * std::ldexp(1.f, rnd(rng, -3, 1));
+  if (d == 3) o.divisor = static_cast<float>(log_uniform(rng, 0.25, 4.0));
   return o;
 }
 
@@ -99,6 +104,49 @@ TEST_CASE("requantize_array: vector forms equal requantize_ref bit for bit") {
                                        << o.qmin << ", " << o.qmax << "] gives " << got[i] << ", expected "
                                        << want[i]);
           }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("requantize_array: the float form's division is exact at ties and near them") {
+  // A multiplication by 1 / d in place of the division would round differently at and near
+  // ties. acc * 0.5 / 3 is an exact tie whenever acc = 3 (mod 6); a random d puts quotients
+  // within an ulp or two of a tie without hitting it.
+  std::mt19937_64 rng(12);
+  for (int round = 0; round < 200; ++round) {
+    const int64_t n = 1000 + round;
+    RequantOutput o;
+    o.qmin = -128;
+    o.qmax = 127;
+    o.zero_point = rnd(rng, -20, 20);
+    const bool exact_ties = round % 2 == 0;
+    const float m = exact_ties ? 0.5f : static_cast<float>(log_uniform(rng, 1e-4, 1.0));
+    o.divisor = exact_ties ? 3.f : static_cast<float>(log_uniform(rng, 1e-3, 10.0));
+    std::vector<int32_t> acc(static_cast<size_t>(n)), mu(static_cast<size_t>(n), 0), sh(static_cast<size_t>(n), 31),
+        want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+    std::vector<float> ms(static_cast<size_t>(n), m);
+    // Accumulators whose exact quotient is a half-integer, and their neighbours.
+    for (int64_t i = 0; i < n; ++i) {
+      const double target = rnd(rng, -100, 100) + 0.5;
+      const int32_t centre = static_cast<int32_t>(std::llround(target * o.divisor / m));
+      acc[static_cast<size_t>(i)] = centre + rnd(rng, -2, 2);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      want[static_cast<size_t>(i)] = requantize_ref(acc[static_cast<size_t>(i)], RequantMode::kFloat,
+                                                    RequantMultiplier{m, 0, 31}, o);
+      // The definition, spelled out: one fp32 product, one fp32 quotient, round half to even.
+      const float q = static_cast<float>(acc[static_cast<size_t>(i)]) * m / o.divisor;
+      const float c = std::min(std::max(q, static_cast<float>(o.qmin - o.zero_point)), static_cast<float>(o.qmax - o.zero_point));
+      REQUIRE(want[static_cast<size_t>(i)] == static_cast<int32_t>(std::nearbyint(c)) + o.zero_point);
+    }
+    for (IsaLevel level : all_levels()) {
+      requantize_array_ukernel(level)(acc.data(), ms.data(), mu.data(), sh.data(), n, RequantMode::kFloat, o, got.data());
+      for (int64_t i = 0; i < n; ++i) {
+        if (got[static_cast<size_t>(i)] != want[static_cast<size_t>(i)]) {
+          FAIL(isa_level_name(level) << ": acc " << acc[static_cast<size_t>(i)] << " m " << m << " d " << o.divisor
+                                     << " gives " << got[static_cast<size_t>(i)] << ", expected " << want[static_cast<size_t>(i)]);
         }
       }
     }

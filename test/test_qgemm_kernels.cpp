@@ -84,9 +84,13 @@ void make_output(Rng& r, OutSetup& s, QOutKind kind, RequantMode mode, int64_t c
   // Dyadic multipliers j / 2^s make exact ties common, so half-even rounding is exercised.
   const bool dyadic = r.uni(0, 2) == 0;
   const int s_exp = static_cast<int>(std::lround(std::log2(typical / 40.0)));
+  // The float form as the lowering builds it: m = x_scale * w_scale[c] and a divisor y_scale
+  // (a power of two keeps the dyadic ties; otherwise any value).
+  const int div_kind = mode == RequantMode::kFloat ? static_cast<int>(r.uni(0, 2)) : 0;
+  const double divisor = div_kind == 1 ? std::ldexp(1.0, -static_cast<int>(r.uni(3, 9))) : div_kind == 2 ? r.real(1e-3, 1e-1) : 1.0;
   for (int64_t c = 0; c < channels; ++c) {
     const double m = dyadic ? std::ldexp(static_cast<double>(r.uni(1, 3)), -std::max(1, s_exp)) : r.real(10.0, 120.0) / typical;
-    s.mult.push_back(make_requant_multiplier(m));
+    s.mult.push_back(make_requant_multiplier(m * divisor));
     s.scale.push_back(static_cast<float>(r.real(1e-4, 1e-2)));
     s.fbias.push_back(static_cast<float>(r.real(-1, 1)));
   }
@@ -101,6 +105,7 @@ void make_output(Rng& r, OutSetup& s, QOutKind kind, RequantMode mode, int64_t c
       s.out.requant.out = {zp, zp, 127};
     }
   }
+  s.out.requant.out.divisor = static_cast<float>(divisor);
   s.out.dequant_scale = s.scale.data();
   s.out.float_bias = r.coin() ? s.fbias.data() : nullptr;
 }

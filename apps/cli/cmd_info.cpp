@@ -97,7 +97,11 @@ int run_info(const InfoArgs& a) {
   std::cout << "ops:     ";
   for (const auto& [op, count] : imported_stats.op_histogram) std::cout << " " << op << " x" << count;
   std::cout << "\n";
-  if (m->integer) std::cout << "execution: integer kernels (--simulate for fake-quant in float)\n";
+  if (m->integer) {
+    std::cout << "execution: integer kernels (--simulate for the fake-quant simulation)\n";
+  } else if (has_quantizers(g)) {
+    std::cout << "execution: fake-quant simulation (quantized Conv/Gemm/MatMul summed exactly in integers)\n";
+  }
   if (m->integer && a.explain) std::cout << format_lowering_report(m->lowering);
   if (a.explain) {
     std::cout << "plan (arena " << format_count(static_cast<double>(plan->arena_bytes)) << "B, workspace "

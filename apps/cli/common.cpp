@@ -175,13 +175,15 @@ Result<std::vector<Shape>> concrete_input_shapes(const Graph& g, int64_t batch) 
 
 void add_integer_flags(CLI::App& cmd, OpenModelOptions& o) {
   cmd.add_flag("--simulate", o.simulate,
-               "Run a quantized model's quantizers in float (fake-quant simulation) instead of integer kernels");
+               "Run a quantized model as the fake-quant simulation (quantizers in float, quantized Conv/Gemm/MatMul "
+               "summed exactly in integers) instead of on the integer kernels; the two agree bit for bit");
   cmd.add_option_function<std::string>(
          "--requant",
          [&o](const std::string& v) {
            o.requant = v == "fixed" ? kernels::RequantMode::kFixedPoint : kernels::RequantMode::kFloat;
          },
-         "Requantization of integer kernels: float (fp32 multiplier, default) or fixed (int32 multiplier and shift)")
+         "Requantization of integer kernels: float (fp32 scale and division, bit-identical with --simulate; "
+         "default) or fixed (int32 multiplier and shift, as HAWQ-V3)")
       ->check(CLI::IsMember({"float", "fixed"}));
 }
 

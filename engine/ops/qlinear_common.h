@@ -1,6 +1,7 @@
 // Output side shared by the integer op bindings (engine/ops/qlinear_*.cpp): the attributes
 // y_scale, y_zero_point, y_min, y_max, out_dtype and requant turned into the kernels'
-// RequantParams (one multiplier per channel: in_scale[c] / y_scale).
+// RequantParams (per channel: multiplier in_scale[c] and divisor y_scale in the float form,
+// in_scale[c] / y_scale in the fixed-point form).
 #pragma once
 
 #include <string>
@@ -69,13 +70,17 @@ inline Result<QOutParams> read_qout_params(const BindContext& ctx, const std::ve
   o.out.zero_point = static_cast<int32_t>(zp);
   o.out.qmin = static_cast<int32_t>(ymin);
   o.out.qmax = static_cast<int32_t>(ymax);
+  // The float form multiplies by fp32(in_scale) and divides by y_scale, the two fp32 steps of
+  // the simulation (dequantized accumulator, then the quantizer's x / s): bit-identical to it.
+  const bool divide = o.mode == kernels::RequantMode::kFloat && y_scale_attr[0];
+  if (divide) o.out.divisor = static_cast<float>(y_scale);
   for (double s : in_scale) {
     const double m = s / y_scale;
     if (!(m >= 0.0) || m >= 1073741824.0) return invalid_argument("requantization multiplier ", m, " out of range");
     if (o.mode == kernels::RequantMode::kFixedPoint && m >= 1.0) {
       return invalid_argument("requantization multiplier ", m, " >= 1 has no fixed-point form; use float requantization");
     }
-    o.mult.push_back(kernels::make_requant_multiplier(m));
+    o.mult.push_back(kernels::make_requant_multiplier(divide ? s : m));
   }
   return o;
 }

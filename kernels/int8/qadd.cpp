@@ -18,8 +18,12 @@ inline void st(void* p, bool s, int64_t i, int32_t v) {
 }
 
 // The operand types and zero points Add and Mul share; y clamps to its type's full range.
-QBinaryParams operand_params(int32_t za, bool a_signed, int32_t zb, bool b_signed, int32_t zy, bool y_signed) {
+QBinaryParams operand_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
+                             int32_t zy, bool y_signed) {
   QBinaryParams q;
+  q.ma = static_cast<float>(sa);
+  q.mb = static_cast<float>(sb);
+  q.out.divisor = static_cast<float>(sy);
   q.a_signed = a_signed;
   q.b_signed = b_signed;
   q.y_signed = y_signed;
@@ -35,32 +39,40 @@ QBinaryParams operand_params(int32_t za, bool a_signed, int32_t zb, bool b_signe
 
 QBinaryParams make_qadd_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
                                int32_t zy, bool y_signed) {
-  QBinaryParams q = operand_params(za, a_signed, zb, b_signed, zy, y_signed);
-  q.ma = static_cast<float>(sa / sy);
-  q.mb = static_cast<float>(sb / sy);
-  return q;
+  return operand_params(sa, za, a_signed, sb, zb, b_signed, sy, zy, y_signed);
 }
 
 QBinaryParams make_qmul_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
                                int32_t zy, bool y_signed, RequantMode mode) {
-  QBinaryParams q = operand_params(za, a_signed, zb, b_signed, zy, y_signed);
+  QBinaryParams q = operand_params(sa, za, a_signed, sb, zb, b_signed, sy, zy, y_signed);
   q.mode = mode;
   q.m = make_requant_multiplier(sa * sb / sy);
   return q;
 }
 
-void qadd_ref(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+namespace {
+
+// The float form of qadd.h for one element pair; kMul selects the product.
+template <bool kMul>
+int32_t float_form(const QBinaryParams& q, int32_t a, int32_t b) {
+  const float da = static_cast<float>(a - q.a_zero_point) * q.ma;
+  const float db = static_cast<float>(b - q.b_zero_point) * q.mb;
+  float t = kMul ? da * db : da + db;
+  t = t / q.out.divisor;
   const float lo = static_cast<float>(q.out.qmin - q.out.zero_point);
   const float hi = static_cast<float>(q.out.qmax - q.out.zero_point);
+  t = t < lo ? lo : (t > hi ? hi : t);
+  return static_cast<int32_t>(std::nearbyint(t)) + q.out.zero_point;
+}
+
+}  // namespace
+
+void qadd_ref(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
   for (int64_t pl = p0; pl < p1; ++pl) {
     for (int64_t k = 0; k < inner; ++k) {
       const int64_t i = pl * inner + k;
       const int64_t bi = q.b_broadcast == QBroadcast::kPerPlane ? pl : i;
-      const float ta = static_cast<float>(ld(a, q.a_signed, i) - q.a_zero_point) * q.ma;
-      const float tb = static_cast<float>(ld(b, q.b_signed, bi) - q.b_zero_point) * q.mb;
-      float t = ta + tb;
-      t = t < lo ? lo : (t > hi ? hi : t);
-      st(y, q.y_signed, i, static_cast<int32_t>(std::nearbyint(t)) + q.out.zero_point);
+      st(y, q.y_signed, i, float_form<false>(q, ld(a, q.a_signed, i), ld(b, q.b_signed, bi)));
     }
   }
 }
@@ -70,7 +82,12 @@ void qmul_ref(const QBinaryParams& q, const void* a, const void* b, void* y, int
     for (int64_t k = 0; k < inner; ++k) {
       const int64_t i = pl * inner + k;
       const int64_t bi = q.b_broadcast == QBroadcast::kPerPlane ? pl : i;
-      const int32_t acc = (ld(a, q.a_signed, i) - q.a_zero_point) * (ld(b, q.b_signed, bi) - q.b_zero_point);
+      const int32_t av = ld(a, q.a_signed, i), bv = ld(b, q.b_signed, bi);
+      if (q.mode == RequantMode::kFloat) {
+        st(y, q.y_signed, i, float_form<true>(q, av, bv));
+        continue;
+      }
+      const int32_t acc = (av - q.a_zero_point) * (bv - q.b_zero_point);
       st(y, q.y_signed, i, requantize_ref(acc, q.mode, q.m, q.out));
     }
   }

@@ -1,12 +1,13 @@
 // Quantized elementwise Add and Mul of two u8/s8 tensors, each with its own scale and zero point,
 // into an output scale and zero point.
 //
-// Add (float form, the definition every path matches bit for bit):
-//   ma = fp32(sa / sy), mb = fp32(sb / sy)      (computed in double, rounded once: make_qadd_params)
-//   t  = fp32(a - za) * ma  +  fp32(b - zb) * mb  (two fp32 products, then one fp32 add; no FMA)
-//   y  = nearbyint(clamp(t, qmin - zy, qmax - zy)) + zy   (round half to even)
-// Mul: acc = (a - za) * (b - zb) (exact int32), y = requantize_ref(acc, mode, m, out) with
-//   m = sa * sb / sy, in either requantization form.
+// Both ops in the float form mirror the simulation's own arithmetic on the dequantized values, so
+// the result is bit-identical to FakeQuant(Add(FakeQuant(a), FakeQuant(b))):
+//   da = fp32(a - za) * sa,  db = fp32(b - zb) * sb      (fp32 products: the dequantized inputs)
+//   Add: t = da + db     Mul: t = da * db                (one fp32 operation, no FMA)
+//   y  = nearbyint(clamp(t / sy, qmin - zy, qmax - zy)) + zy   (fp32 division, round half to even)
+// Mul in the fixed-point form: acc = (a - za) * (b - zb) (exact int32), y = requantize_ref(acc,
+//   kFixedPoint, m, out) with m = sa * sb / sy.
 //
 // Layout: `planes` runs of `inner` elements. b is either the same shape as a (kSame) or one
 // value per plane broadcast over its run (kPerPlane: [N, C, 1, 1] against [N, C, H, W], the SE
@@ -26,11 +27,9 @@ enum class QBroadcast : uint8_t { kSame = 0, kPerPlane = 1 };
 struct QBinaryParams {
   bool a_signed = false, b_signed = false, y_signed = false;
   int32_t a_zero_point = 0, b_zero_point = 0;
-  // Add
-  float ma = 0.f, mb = 0.f;
-  // Mul
-  RequantMode mode = RequantMode::kFloat;
-  RequantMultiplier m;
+  float ma = 0.f, mb = 0.f;  // float form: sa, sb (out.divisor holds sy)
+  RequantMode mode = RequantMode::kFloat;  // Mul only; Add always uses the float form
+  RequantMultiplier m;                     // Mul, fixed-point form
   RequantOutput out;  // y's zero point and clamp range (fused Relu)
   QBroadcast b_broadcast = QBroadcast::kSame;
 };
@@ -38,7 +37,7 @@ struct QBinaryParams {
 // Add parameters from the scales; clamp range = the full range of y's type.
 QBinaryParams make_qadd_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
                                int32_t zy, bool y_signed);
-// Mul parameters (m = sa * sb / sy in both forms).
+// Mul parameters (fixed-point form: m = sa * sb / sy).
 QBinaryParams make_qmul_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
                                int32_t zy, bool y_signed, RequantMode mode);
 

@@ -62,18 +62,37 @@ void binary(const QBinaryParams& q, const void* a, const void* b, void* y, int64
 
 }  // namespace
 
-void qadd_avx2(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
-  const __m256 ma = _mm256_set1_ps(q.ma), mb = _mm256_set1_ps(q.mb);
+namespace {
+
+inline __m256 no_contract(__m256 x) {
+  asm("" : "+x"(x));
+  return x;
+}
+
+// The float form of qadd.h: dequantize both operands, one fp32 add or multiply, divide, clamp, round.
+template <bool kMul>
+void float_form(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+  const __m256 ma = _mm256_set1_ps(q.ma), mb = _mm256_set1_ps(q.mb), d = _mm256_set1_ps(q.out.divisor);
+  const __m256 one = _mm256_set1_ps(1.f);
   const __m256 lo = _mm256_set1_ps(static_cast<float>(q.out.qmin - q.out.zero_point));
   const __m256 hi = _mm256_set1_ps(static_cast<float>(q.out.qmax - q.out.zero_point));
   const __m256i zy = _mm256_set1_epi32(q.out.zero_point);
   binary(q, a, b, y, inner, p0, p1, [&](__m256i av, __m256i bv) {
-    const __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(av), ma), _mm256_mul_ps(_mm256_cvtepi32_ps(bv), mb));
-    return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(t, hi), lo)), zy);
+    // The barriers keep the compiler from fusing a product into the add (an FMA rounds once).
+    const __m256 da = no_contract(_mm256_mul_ps(_mm256_cvtepi32_ps(av), ma));
+    const __m256 db = no_contract(_mm256_mul_ps(_mm256_cvtepi32_ps(bv), mb));
+    return _mm256_add_epi32(avx2::requant_div(kMul ? _mm256_mul_ps(da, db) : _mm256_add_ps(da, db), one, d, lo, hi), zy);
   });
 }
 
+}  // namespace
+
+void qadd_avx2(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+  float_form<false>(q, a, b, y, inner, p0, p1);
+}
+
 void qmul_avx2(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+  if (q.mode == RequantMode::kFloat) return float_form<true>(q, a, b, y, inner, p0, p1);
   const avx2::RequantVec rq = avx2::RequantVec::broadcast(q.mode, q.m, q.out);
   binary(q, a, b, y, inner, p0, p1, [&](__m256i av, __m256i bv) { return rq(_mm256_mullo_epi32(av, bv)); });
 }

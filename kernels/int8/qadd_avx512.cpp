@@ -1,5 +1,5 @@
 // qadd / qmul, 16 elements per step: widen to int32, subtract the zero points, then the fp32
-// form of qadd.h (vmulps, vmulps, vaddps, clamp, vcvtps2dq) or vpmulld + the vector
+// form of qadd.h (vmulps, vmulps, vaddps or vmulps, vdivps, clamp, vcvtps2dq) or vpmulld + the vector
 // requantization of requant_vec_avx512.h; vpmovdb stores (values already in byte range).
 // GCC 12: false maybe-uninitialized reports from the _mm512_undefined_* placeholders.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -43,18 +43,37 @@ void binary(const QBinaryParams& q, const void* a, const void* b, void* y, int64
 
 }  // namespace
 
-void qadd_avx512(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
-  const __m512 ma = _mm512_set1_ps(q.ma), mb = _mm512_set1_ps(q.mb);
+namespace {
+
+inline __m512 no_contract(__m512 x) {
+  asm("" : "+v"(x));
+  return x;
+}
+
+// The float form of qadd.h: dequantize both operands, one fp32 add or multiply, divide, clamp, round.
+template <bool kMul>
+void float_form(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+  const __m512 ma = _mm512_set1_ps(q.ma), mb = _mm512_set1_ps(q.mb), d = _mm512_set1_ps(q.out.divisor);
+  const __m512 one = _mm512_set1_ps(1.f);
   const __m512 lo = _mm512_set1_ps(static_cast<float>(q.out.qmin - q.out.zero_point));
   const __m512 hi = _mm512_set1_ps(static_cast<float>(q.out.qmax - q.out.zero_point));
   const __m512i zy = _mm512_set1_epi32(q.out.zero_point);
   binary(q, a, b, y, inner, p0, p1, [&](__m512i av, __m512i bv) {
-    const __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(av), ma), _mm512_mul_ps(_mm512_cvtepi32_ps(bv), mb));
-    return _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_max_ps(_mm512_min_ps(t, hi), lo)), zy);
+    // The barriers keep the compiler from fusing a product into the add (an FMA rounds once).
+    const __m512 da = no_contract(_mm512_mul_ps(_mm512_cvtepi32_ps(av), ma));
+    const __m512 db = no_contract(_mm512_mul_ps(_mm512_cvtepi32_ps(bv), mb));
+    return _mm512_add_epi32(avx512::requant_div(kMul ? _mm512_mul_ps(da, db) : _mm512_add_ps(da, db), one, d, lo, hi), zy);
   });
 }
 
+}  // namespace
+
+void qadd_avx512(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+  float_form<false>(q, a, b, y, inner, p0, p1);
+}
+
 void qmul_avx512(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
+  if (q.mode == RequantMode::kFloat) return float_form<true>(q, a, b, y, inner, p0, p1);
   const avx512::RequantVec rq = avx512::RequantVec::broadcast(q.mode, q.m, q.out);
   binary(q, a, b, y, inner, p0, p1, [&](__m512i av, __m512i bv) { return rq(_mm512_mullo_epi32(av, bv)); });
 }

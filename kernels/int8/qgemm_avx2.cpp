@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kernels/int8/qgemm.h"
+#include "kernels/int8/requant_vec_avx2.h"
 
 namespace qe::kernels {
 
@@ -70,10 +71,15 @@ void finish8(__m256i acc, const QEpilogue& ep, const int64_t* ch, int valid, voi
   __m256i q;
   if (r.mode == RequantMode::kFloat) {
     for (int i = 0; i < 8; ++i) f0[i] = r.channel(ch[i]).m;
-    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_load_ps(f0));
-    v = _mm256_max_ps(v, _mm256_set1_ps(static_cast<float>(ro.qmin - ro.zero_point)));
-    v = _mm256_min_ps(v, _mm256_set1_ps(static_cast<float>(ro.qmax - ro.zero_point)));
-    q = _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(ro.zero_point));
+    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_load_ps(f0));
+    const __m256 lo = _mm256_set1_ps(static_cast<float>(ro.qmin - ro.zero_point));
+    const __m256 hi = _mm256_set1_ps(static_cast<float>(ro.qmax - ro.zero_point));
+    if (ro.divisor != 1.f) {
+      q = avx2::requant_div(_mm256_cvtepi32_ps(acc), _mm256_load_ps(f0), _mm256_set1_ps(ro.divisor), lo, hi);
+    } else {
+      q = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
+    }
+    q = _mm256_add_epi32(q, _mm256_set1_epi32(ro.zero_point));
   } else {
     for (int i = 0; i < 8; ++i) {
       fx[i] = r.channel(ch[i]).fx_mult;

@@ -13,6 +13,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include "kernels/int8/qgemm.h"
+#include "kernels/int8/requant_vec_avx512.h"
 
 
 
@@ -105,10 +106,16 @@ inline void finish(__m512i acc, const QEpilogue& ep, const Chan& ch, void* dst) 
   const RequantOutput& ro = r.out;
   __m512i q;
   if (r.mode == RequantMode::kFloat) {
-    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_castsi512_ps(mult_field(ch, r, 0)));
-    v = _mm512_max_ps(v, _mm512_set1_ps(static_cast<float>(ro.qmin - ro.zero_point)));
-    v = _mm512_min_ps(v, _mm512_set1_ps(static_cast<float>(ro.qmax - ro.zero_point)));
-    q = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(ro.zero_point));
+    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_castsi512_ps(mult_field(ch, r, 0)));
+    const __m512 lo = _mm512_set1_ps(static_cast<float>(ro.qmin - ro.zero_point));
+    const __m512 hi = _mm512_set1_ps(static_cast<float>(ro.qmax - ro.zero_point));
+    if (ro.divisor != 1.f) {
+      q = avx512::requant_div(_mm512_cvtepi32_ps(acc), _mm512_castsi512_ps(mult_field(ch, r, 0)),
+                              _mm512_set1_ps(ro.divisor), lo, hi);
+    } else {
+      q = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+    }
+    q = _mm512_add_epi32(q, _mm512_set1_epi32(ro.zero_point));
   } else {
     const __m512i m = mult_field(ch, r, 1), n = mult_field(ch, r, 2);
     const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFFLL);
@@ -159,7 +166,7 @@ enum ConvEp { kEpGeneric = 0, kEpFloatBytes = 1, kEpFixedBytes = 2 };
 struct RowEp {
   int64_t ch;
   int32_t bias;          // bias - a_zp * wsum: the accumulators start from it
-  float m, hi;           // float form: multiplier, qmax - zp
+  float m, d, hi;        // float form: multiplier, divisor, qmax - zp
   int32_t fx_mult;       // fixed form
   int64_t hm1, half, bit_n;  // 2^(n-1) - 1, 2^(n-1), 2^n
   int sh, sh_odd;        // n; |n - 32|
@@ -206,6 +213,7 @@ inline RowEp row_ep(const QEpilogue& ep, int64_t ch) {
   const RequantMultiplier& rm = o.requant.channel(ch);
   const RequantOutput& ro = o.requant.out;
   e.m = rm.m;
+  e.d = ro.divisor;
   e.hi = static_cast<float>(ro.qmax - ro.zero_point);
   e.fx_mult = rm.fx_mult;
   const int n = rm.fx_shift;
@@ -230,6 +238,10 @@ inline __m512i half_even_pre(__m512i v, const RowEp& e) {
 template <int E>
 inline __m512i requant_i32(__m512i acc, const RowEp& e) {
   if constexpr (E == kEpFloatBytes) {
+    if (e.d != 1.f) {
+      return avx512::requant_div<false>(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(e.m), _mm512_set1_ps(e.d),
+                                        _mm512_setzero_ps(), _mm512_set1_ps(e.hi));
+    }
     __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(e.m));
     v = _mm512_min_ps(v, _mm512_set1_ps(e.hi));
     return _mm512_cvtps_epi32(v);

@@ -22,9 +22,15 @@ inline __m256i rshift_half_even_epi64(__m256i v, __m256i n, __m256i bias_hm1, __
   return _mm256_sub_epi64(_mm256_srlv_epi64(u, n), unbias);
 }
 
+// round_half_even(clamp(fp32(fp32(a * m) / d), lo, hi)): the float form with a divisor.
+inline __m256i requant_div(__m256 a, __m256 m, __m256 d, __m256 lo, __m256 hi) {
+  return _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(_mm256_div_ps(_mm256_mul_ps(a, m), d), hi), lo));
+}
+
 struct RequantVec {
   bool fixed = false;
-  __m256 m, lo_f, hi_f;
+  bool divide = false;  // kFloat with a divisor other than 1
+  __m256 m, d, lo_f, hi_f;
   __m256i mult, mult_odd;
   __m256i sh_even, sh_odd, bias_even, bias_odd, unbias_even, unbias_odd;
   __m256i lo, hi, zp;
@@ -33,6 +39,8 @@ struct RequantVec {
     RequantVec r;
     r.fixed = mode == RequantMode::kFixedPoint;
     r.m = m;
+    r.divide = o.divisor != 1.f;
+    r.d = _mm256_set1_ps(o.divisor);
     r.lo_f = _mm256_set1_ps(static_cast<float>(o.qmin - o.zero_point));
     r.hi_f = _mm256_set1_ps(static_cast<float>(o.qmax - o.zero_point));
     r.lo = _mm256_set1_epi32(o.qmin - o.zero_point);
@@ -64,6 +72,7 @@ struct RequantVec {
 
   __m256i operator()(__m256i acc) const {
     if (!fixed) {
+      if (divide) return _mm256_add_epi32(requant_div(_mm256_cvtepi32_ps(acc), m, d, lo_f, hi_f), zp);
       __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), m);
       v = _mm256_max_ps(_mm256_min_ps(v, hi_f), lo_f);
       return _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);

@@ -1,7 +1,7 @@
 // AVX-512 forms of requantize_ref (requantize.h), bit-exact in both modes. Include only from
 // *_avx512.cpp translation units.
 //
-// kFloat: vcvtdq2ps, one vmulps (no FMA), clamp with min/max, vcvtps2dq under the default
+// kFloat: vcvtdq2ps, one vmulps (no FMA), one vdivps (none for a divisor of 1), clamp with min/max, vcvtps2dq under the default
 // rounding mode — the same operations, in the same order, as requantize_float_ref.
 // kFixedPoint: acc * M needs 64 bits, so even and odd lanes go through vpmuldq separately.
 // The division by 2^n rounds half to even with one add: floor((v + 2^(n-1) - 1 + bit_n(v)) / 2^n),
@@ -26,6 +26,17 @@
 
 namespace qe::kernels::avx512 {
 
+// round_half_even(clamp(fp32(fp32(a * m) / d), lo, hi)): the float form with a divisor. A true
+// vdivps: multiplying by 1 / d and dividing only the lanes near a half-integer was measured
+// slower (the check costs more than the division on the machines here; docs/benchmarks.md).
+// kClampLo = false leaves the lower clamp to the caller (saturating packs).
+template <bool kClampLo = true>
+inline __m512i requant_div(__m512 a, __m512 m, __m512 d, __m512 lo, __m512 hi) {
+  __m512 t = _mm512_min_ps(_mm512_div_ps(_mm512_mul_ps(a, m), d), hi);
+  if constexpr (kClampLo) t = _mm512_max_ps(t, lo);
+  return _mm512_cvtps_epi32(t);
+}
+
 // Round-half-even shift of the signed 64-bit lanes of v by n (1..62 per lane); hm1 = 2^(n-1) - 1.
 inline __m512i rshift_half_even_epi64(__m512i v, __m512i n, __m512i hm1) {
   const __m512i one = _mm512_set1_epi64(1);
@@ -37,7 +48,8 @@ inline __m512i rshift_half_even_epi64(__m512i v, __m512i n, __m512i hm1) {
 // all the same (broadcast).
 struct RequantVec {
   bool fixed = false;
-  __m512 m, lo_f, hi_f;            // kFloat
+  bool divide = false;             // kFloat with a divisor other than 1
+  __m512 m, d, lo_f, hi_f;         // kFloat
   __m512i mult_odd;                // kFixedPoint: M of the odd lanes moved to the low halves
   __m512i mult;                    // M of each lane (vpmuldq reads the even ones in place)
   __m512i sh_even, sh_odd;         // n of even / odd lanes as 64-bit counts
@@ -48,6 +60,8 @@ struct RequantVec {
     RequantVec r;
     r.fixed = mode == RequantMode::kFixedPoint;
     r.m = m;
+    r.divide = o.divisor != 1.f;
+    r.d = _mm512_set1_ps(o.divisor);
     r.lo_f = _mm512_set1_ps(static_cast<float>(o.qmin - o.zero_point));
     r.hi_f = _mm512_set1_ps(static_cast<float>(o.qmax - o.zero_point));
     r.lo = _mm512_set1_epi32(o.qmin - o.zero_point);
@@ -75,6 +89,7 @@ struct RequantVec {
   // The requantized values as int32 in [qmin, qmax].
   __m512i operator()(__m512i acc) const {
     if (!fixed) {
+      if (divide) return _mm512_add_epi32(requant_div(_mm512_cvtepi32_ps(acc), m, d, lo_f, hi_f), zp);
       __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), m);
       v = _mm512_max_ps(_mm512_min_ps(v, hi_f), lo_f);
       return _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);

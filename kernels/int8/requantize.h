@@ -2,13 +2,16 @@
 // quantized output value. This header is the one scalar definition every integer kernel's fast
 // path must match bit for bit.
 //
-//   y = clamp(round_half_even(acc * m) + zero_point, qmin, qmax),   m = s_in * s_w / s_out
+//   y = clamp(round_half_even(acc * m / d) + zero_point, qmin, qmax),   m / d = s_in * s_w / s_out
 //
-// Two forms of the multiplier m, chosen per model:
-//  - kFloat: m is an fp32 value; acc is converted to fp32 (round to nearest even, as vcvtdq2ps),
-//    multiplied once in fp32 (no FMA), clamped to [qmin - zp, qmax - zp] and rounded half to even
-//    (as vcvtps2dq under the default MXCSR). Matches onnxruntime's QLinear kernels and the
-//    fake-quant simulation up to the fp32 rounding of the product.
+// Two forms of the multiplier, chosen per model:
+//  - kFloat: m is an fp32 value and d an fp32 divisor (RequantOutput::divisor). acc is
+//    converted to fp32 (round to nearest even, as vcvtdq2ps), multiplied once in fp32 (no FMA),
+//    divided once in fp32, clamped to [qmin - zp, qmax - zp] and rounded half to even (as
+//    vcvtps2dq under the default MXCSR). The integer lowering sets m = fp32(s_in * s_w) and
+//    d = s_out: the product is then exactly the dequantized accumulator the simulation computes
+//    (engine/exact_simulation.h) and the quotient exactly its quantizer's x / s, so the result is
+//    bit-identical to the simulation. d = 1 (an exact no-op) gives the one-multiplier form.
 //  - kFixedPoint: the dyadic form of HAWQ-V3 / gemmlowp, m ≈ M · 2^-n with M in [2^30, 2^31) and
 //    1 <= n <= 62; acc * M is exact in int64 and the division by 2^n rounds half to even (gemmlowp
 //    rounds half away from zero; we match QuantizeLinear instead). The form requires m < 1, as
@@ -44,6 +47,7 @@ struct RequantOutput {
   int32_t zero_point = 0;
   int32_t qmin = -128;
   int32_t qmax = 127;
+  float divisor = 1.f;  // kFloat only: acc * m is divided by it
 };
 
 // Per-tensor or per-channel parameters: `mult` points to one value or to one per channel.
@@ -65,6 +69,7 @@ inline int32_t round_shift_half_even(int64_t v, int n) {
 
 inline int32_t requantize_float_ref(int32_t acc, float m, const RequantOutput& o) {
   float v = static_cast<float>(acc) * m;
+  v = v / o.divisor;
   const float lo = static_cast<float>(o.qmin - o.zero_point);
   const float hi = static_cast<float>(o.qmax - o.zero_point);
   v = v < lo ? lo : (v > hi ? hi : v);
