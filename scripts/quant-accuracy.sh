@@ -15,7 +15,8 @@ trap 'rm -rf "$tmp"' EXIT
 echo "| model | val images | float top-1 | W8A8 top-1 | Δ points | same top-1 as float | output SQNR dB | calibration s |"
 echo "|---|---|---|---|---|---|---|---|"
 row() {
-  local model="$1" calib="$2" val="$3" label="${4:-$(basename "$model" .onnx)}"
+  local model="$1" calib="$2" val="$3"
+  local label="${4:-$(basename "$model" .onnx)}"
   shift 3; shift $(( $# > 0 ? 1 : 0 ))
   local json
   json=$("$qengine" calibrate "$model" "$calib" -o "$tmp/out" --samples 1000 --val "$val" \
