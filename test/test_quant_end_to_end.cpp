@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -121,11 +123,20 @@ TEST_CASE("demo model W8A8: QONNX round trip is exact, QCDQ in onnxruntime agree
   const Tensor ort_logits = run_in_onnxruntime(qcdq, "input", data.images, "logits", dir);
   REQUIRE(ort_logits.shape() == sim.shape());
 
-  int64_t close = 0;
+  int64_t close = 0, identical = 0;
+  float max_diff = 0.f;
   const float* a = ort_logits.data<float>();
   const float* b = sim.data<float>();
-  for (int64_t i = 0; i < sim.numel(); ++i) close += std::abs(a[i] - b[i]) <= 1e-3f * std::abs(b[i]);
+  for (int64_t i = 0; i < sim.numel(); ++i) {
+    close += std::abs(a[i] - b[i]) <= 1e-3f * std::abs(b[i]);
+    identical += a[i] == b[i];
+    max_diff = std::max(max_diff, std::abs(a[i] - b[i]));
+  }
   const double close_fraction = static_cast<double>(close) / static_cast<double>(sim.numel());
+  std::printf("onnxruntime QCDQ vs simulation: %lld of %lld logits identical, %.4f within 1e-3 relative, max abs "
+              "difference %g; top-1 %.4f vs %.4f\n",
+              static_cast<long long>(identical), static_cast<long long>(sim.numel()), close_fraction,
+              static_cast<double>(max_diff), top1(ort_logits, data.labels), top1(sim, data.labels));
   INFO("onnxruntime top-1 " << top1(ort_logits, data.labels) << ", logits within 1e-3 relative: " << close_fraction);
   CHECK(std::abs(top1(ort_logits, data.labels) - top1(sim, data.labels)) <= 0.0005);
   CHECK(close_fraction >= 0.99);
