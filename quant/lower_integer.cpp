@@ -90,6 +90,7 @@ class Lowering {
   IntegerLoweringReport report_;
   std::unordered_map<ValueId, IntValue> ints_;  // float value → its integer twin
   std::unordered_set<NodeId> replaced_;         // original nodes now computed in integers
+  std::unordered_set<ValueId> kept_float_;      // integer twins whose float producer stays
 
   const IntValue* int_of(ValueId v) const {
     auto it = ints_.find(v);
@@ -159,12 +160,16 @@ class Lowering {
     }
     if (auto v = lower_producer(x, y, g_.value(out).name)) return map(id, out, *v, y);
     // Region entry: QuantizeLinear saturates to the container; narrower grids need a clamp.
+    // QuantizeLinear rounds x / s and then adds the zero point, the quantizer rounds x / s + z:
+    // with an odd zero point they differ at exact ties. Then the quantizer stays and
+    // QuantizeLinear reads its output, which is on the grid, so no tie is left to round.
+    const bool keep_quantizer = (y.zero_point & 1) != 0;
     ValueId scale = g_.add_constant(g_.unique_value_name(g_.value(out).name + "_scale"), Tensor::scalar(y.scale));
     Tensor zp = y.dtype == DType::kU8 ? Tensor::scalar(static_cast<uint8_t>(y.zero_point))
                                       : Tensor::scalar(static_cast<int8_t>(y.zero_point));
     ValueId zpv = g_.add_constant(g_.unique_value_name(g_.value(out).name + "_zero_point"), zp);
     ValueId q = new_value(g_.value(out).name + "_q", y.dtype);
-    g_.add_node(OpKind::kQuantizeLinear, fq_name + "_quantize", {x, scale, zpv}, {q});
+    g_.add_node(OpKind::kQuantizeLinear, fq_name + "_quantize", {keep_quantizer ? out : x, scale, zpv}, {q});
     ++report_.entries;
     const int32_t cmin = y.dtype == DType::kU8 ? 0 : -128, cmax = y.dtype == DType::kU8 ? 255 : 127;
     if (y.qmin != cmin || y.qmax != cmax) {
@@ -172,6 +177,11 @@ class Lowering {
       container.qmin = cmin;
       container.qmax = cmax;
       q = add_requant_lut(q, container, y, g_.value(out).name + "_clamp");
+    }
+    if (keep_quantizer) {
+      ints_[out] = IntValue{q, y};
+      kept_float_.insert(out);
+      return Status::ok();
     }
     return map(id, out, q, y);
   }
@@ -409,7 +419,7 @@ class Lowering {
       report_.values.push_back({g_.value(fv).name, g_.value(iv.v).name, iv.grid.scale, iv.grid.zero_point});
       bool needed = g_.is_graph_output(fv);
       for (const Use& u : g_.value(fv).uses) needed = needed || !replaced_.count(u.node);
-      if (needed) needs_float.emplace_back(fv, iv);
+      if (needed && !kept_float_.count(fv)) needs_float.emplace_back(fv, iv);
     }
     for (NodeId id : replaced_) {
       if (g_.node(id).alive) g_.remove_node(id);

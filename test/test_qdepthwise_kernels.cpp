@@ -136,10 +136,11 @@ TEST_CASE("requantize_array: the float form's division is exact at ties and near
     for (int64_t i = 0; i < n; ++i) {
       want[static_cast<size_t>(i)] = requantize_ref(acc[static_cast<size_t>(i)], RequantMode::kFloat,
                                                     RequantMultiplier{m, 0, 31}, o);
-      // The definition, spelled out: one fp32 product, one fp32 quotient, round half to even.
+      // The definition, spelled out: one fp32 product, one fp32 quotient, round half to even with
+      // the zero point (an odd one moves exact ties, as in the quantizer's round(x / s + z)).
       const float q = static_cast<float>(acc[static_cast<size_t>(i)]) * m / o.divisor;
       const float c = std::min(std::max(q, static_cast<float>(o.qmin - o.zero_point)), static_cast<float>(o.qmax - o.zero_point));
-      REQUIRE(want[static_cast<size_t>(i)] == static_cast<int32_t>(std::nearbyint(c)) + o.zero_point);
+      REQUIRE(want[static_cast<size_t>(i)] == static_cast<int32_t>(std::nearbyint(static_cast<double>(c) + o.zero_point)));
     }
     for (IsaLevel level : all_levels()) {
       requantize_array_ukernel(level)(acc.data(), ms.data(), mu.data(), sh.data(), n, RequantMode::kFloat, o, got.data());

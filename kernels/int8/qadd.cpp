@@ -62,7 +62,7 @@ int32_t float_form(const QBinaryParams& q, int32_t a, int32_t b) {
   const float lo = static_cast<float>(q.out.qmin - q.out.zero_point);
   const float hi = static_cast<float>(q.out.qmax - q.out.zero_point);
   t = t < lo ? lo : (t > hi ? hi : t);
-  return static_cast<int32_t>(std::nearbyint(t)) + q.out.zero_point;
+  return static_cast<int32_t>(std::nearbyint(static_cast<double>(t) + q.out.zero_point));  // as requantize.h
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // the result is bit-identical to FakeQuant(Add(FakeQuant(a), FakeQuant(b))):
 //   da = fp32(a - za) * sa,  db = fp32(b - zb) * sb      (fp32 products: the dequantized inputs)
 //   Add: t = da + db     Mul: t = da * db                (one fp32 operation, no FMA)
-//   y  = nearbyint(clamp(t / sy, qmin - zy, qmax - zy)) + zy   (fp32 division, round half to even)
+//   y  = nearbyint(clamp(t / sy, qmin - zy, qmax - zy) + zy)   (fp32 division; round half to even
+//        with the zero point, as requantize.h)
 // Mul in the fixed-point form: acc = (a - za) * (b - zb) (exact int32), y = requantize_ref(acc,
 //   kFixedPoint, m, out) with m = sa * sb / sy.
 //

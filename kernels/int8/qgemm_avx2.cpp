@@ -71,15 +71,13 @@ void finish8(__m256i acc, const QEpilogue& ep, const int64_t* ch, int valid, voi
   __m256i q;
   if (r.mode == RequantMode::kFloat) {
     for (int i = 0; i < 8; ++i) f0[i] = r.channel(ch[i]).m;
-    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_load_ps(f0));
+    const __m256 m = _mm256_load_ps(f0);
     const __m256 lo = _mm256_set1_ps(static_cast<float>(ro.qmin - ro.zero_point));
     const __m256 hi = _mm256_set1_ps(static_cast<float>(ro.qmax - ro.zero_point));
-    if (ro.divisor != 1.f) {
-      q = avx2::requant_div(_mm256_cvtepi32_ps(acc), _mm256_load_ps(f0), _mm256_set1_ps(ro.divisor), lo, hi);
-    } else {
-      q = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
-    }
-    q = _mm256_add_epi32(q, _mm256_set1_epi32(ro.zero_point));
+    const __m256 v = ro.divisor != 1.f
+                         ? avx2::requant_div(_mm256_cvtepi32_ps(acc), m, _mm256_set1_ps(ro.divisor), lo, hi)
+                         : _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), m), lo), hi);
+    q = _mm256_add_epi32(avx2::round_with_zero_point(v, (ro.zero_point & 1) != 0), _mm256_set1_epi32(ro.zero_point));
   } else {
     for (int i = 0; i < 8; ++i) {
       fx[i] = r.channel(ch[i]).fx_mult;

@@ -106,16 +106,13 @@ inline void finish(__m512i acc, const QEpilogue& ep, const Chan& ch, void* dst) 
   const RequantOutput& ro = r.out;
   __m512i q;
   if (r.mode == RequantMode::kFloat) {
-    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_castsi512_ps(mult_field(ch, r, 0)));
+    const __m512 m = _mm512_castsi512_ps(mult_field(ch, r, 0));
     const __m512 lo = _mm512_set1_ps(static_cast<float>(ro.qmin - ro.zero_point));
     const __m512 hi = _mm512_set1_ps(static_cast<float>(ro.qmax - ro.zero_point));
-    if (ro.divisor != 1.f) {
-      q = avx512::requant_div(_mm512_cvtepi32_ps(acc), _mm512_castsi512_ps(mult_field(ch, r, 0)),
-                              _mm512_set1_ps(ro.divisor), lo, hi);
-    } else {
-      q = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
-    }
-    q = _mm512_add_epi32(q, _mm512_set1_epi32(ro.zero_point));
+    const __m512 v = ro.divisor != 1.f
+                         ? avx512::requant_div(_mm512_cvtepi32_ps(acc), m, _mm512_set1_ps(ro.divisor), lo, hi)
+                         : _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), m), lo), hi);
+    q = _mm512_add_epi32(avx512::round_with_zero_point(v, (ro.zero_point & 1) != 0), _mm512_set1_epi32(ro.zero_point));
   } else {
     const __m512i m = mult_field(ch, r, 1), n = mult_field(ch, r, 2);
     const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFFLL);
@@ -167,6 +164,7 @@ struct RowEp {
   int64_t ch;
   int32_t bias;          // bias - a_zp * wsum: the accumulators start from it
   float m, d, hi;        // float form: multiplier, divisor, qmax - zp
+  bool odd_zp;           // float form: ties follow the zero point's parity
   int32_t fx_mult;       // fixed form
   int64_t hm1, half, bit_n;  // 2^(n-1) - 1, 2^(n-1), 2^n
   int sh, sh_odd;        // n; |n - 32|
@@ -214,6 +212,7 @@ inline RowEp row_ep(const QEpilogue& ep, int64_t ch) {
   const RequantOutput& ro = o.requant.out;
   e.m = rm.m;
   e.d = ro.divisor;
+  e.odd_zp = (ro.zero_point & 1) != 0;
   e.hi = static_cast<float>(ro.qmax - ro.zero_point);
   e.fx_mult = rm.fx_mult;
   const int n = rm.fx_shift;
@@ -238,13 +237,11 @@ inline __m512i half_even_pre(__m512i v, const RowEp& e) {
 template <int E>
 inline __m512i requant_i32(__m512i acc, const RowEp& e) {
   if constexpr (E == kEpFloatBytes) {
-    if (e.d != 1.f) {
-      return avx512::requant_div<false>(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(e.m), _mm512_set1_ps(e.d),
-                                        _mm512_setzero_ps(), _mm512_set1_ps(e.hi));
-    }
-    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(e.m));
-    v = _mm512_min_ps(v, _mm512_set1_ps(e.hi));
-    return _mm512_cvtps_epi32(v);
+    const __m512 a = _mm512_cvtepi32_ps(acc);
+    const __m512 v = e.d != 1.f ? avx512::requant_div<false>(a, _mm512_set1_ps(e.m), _mm512_set1_ps(e.d),
+                                                             _mm512_setzero_ps(), _mm512_set1_ps(e.hi))
+                                : _mm512_min_ps(_mm512_mul_ps(a, _mm512_set1_ps(e.m)), _mm512_set1_ps(e.hi));
+    return avx512::round_with_zero_point(v, e.odd_zp);
   } else {
     // The low 32 bits of each lane's rounded product, as requantize_fixed_ref keeps them: even
     // lanes shifted down by n, odd ones so that bits [n, n + 32) land in the high half.

@@ -22,14 +22,26 @@ inline __m256i rshift_half_even_epi64(__m256i v, __m256i n, __m256i bias_hm1, __
   return _mm256_sub_epi64(_mm256_srlv_epi64(u, n), unbias);
 }
 
-// round_half_even(clamp(fp32(fp32(a * m) / d), lo, hi)): the float form with a divisor.
-inline __m256i requant_div(__m256 a, __m256 m, __m256 d, __m256 lo, __m256 hi) {
-  return _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(_mm256_div_ps(_mm256_mul_ps(a, m), d), hi), lo));
+// clamp(fp32(fp32(a * m) / d), lo, hi): the float form with a divisor.
+inline __m256 requant_div(__m256 a, __m256 m, __m256 d, __m256 lo, __m256 hi) {
+  return _mm256_max_ps(_mm256_min_ps(_mm256_div_ps(_mm256_mul_ps(a, m), d), hi), lo);
+}
+
+// round_half_even(t + z) - z (see requant_vec_avx512.h): exact ties move to the other neighbour
+// when z is odd.
+inline __m256i round_with_zero_point(__m256 t, bool odd_zero_point) {
+  const __m256i q = _mm256_cvtps_epi32(t);
+  if (!odd_zero_point) return q;
+  const __m256 off = _mm256_andnot_ps(_mm256_set1_ps(-0.f), _mm256_sub_ps(t, _mm256_cvtepi32_ps(q)));
+  const __m256i tie = _mm256_castps_si256(_mm256_cmp_ps(off, _mm256_set1_ps(0.5f), _CMP_EQ_OQ));
+  const __m256i other = _mm256_sub_epi32(_mm256_cvtps_epi32(_mm256_add_ps(t, t)), q);
+  return _mm256_blendv_epi8(q, other, tie);
 }
 
 struct RequantVec {
   bool fixed = false;
   bool divide = false;  // kFloat with a divisor other than 1
+  bool odd_zp = false;  // kFloat: ties need round_with_zero_point
   __m256 m, d, lo_f, hi_f;
   __m256i mult, mult_odd;
   __m256i sh_even, sh_odd, bias_even, bias_odd, unbias_even, unbias_odd;
@@ -40,6 +52,7 @@ struct RequantVec {
     r.fixed = mode == RequantMode::kFixedPoint;
     r.m = m;
     r.divide = o.divisor != 1.f;
+    r.odd_zp = (o.zero_point & 1) != 0;
     r.d = _mm256_set1_ps(o.divisor);
     r.lo_f = _mm256_set1_ps(static_cast<float>(o.qmin - o.zero_point));
     r.hi_f = _mm256_set1_ps(static_cast<float>(o.qmax - o.zero_point));
@@ -72,10 +85,13 @@ struct RequantVec {
 
   __m256i operator()(__m256i acc) const {
     if (!fixed) {
-      if (divide) return _mm256_add_epi32(requant_div(_mm256_cvtepi32_ps(acc), m, d, lo_f, hi_f), zp);
-      __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), m);
-      v = _mm256_max_ps(_mm256_min_ps(v, hi_f), lo_f);
-      return _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
+      __m256 v;
+      if (divide) {
+        v = requant_div(_mm256_cvtepi32_ps(acc), m, d, lo_f, hi_f);
+      } else {
+        v = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), m), hi_f), lo_f);
+      }
+      return _mm256_add_epi32(round_with_zero_point(v, odd_zp), zp);
     }
     const __m256i pe = _mm256_mul_epi32(acc, mult);
     const __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_odd);

@@ -1,8 +1,9 @@
 // AVX-512 forms of requantize_ref (requantize.h), bit-exact in both modes. Include only from
 // *_avx512.cpp translation units.
 //
-// kFloat: vcvtdq2ps, one vmulps (no FMA), one vdivps (none for a divisor of 1), clamp with min/max, vcvtps2dq under the default
-// rounding mode — the same operations, in the same order, as requantize_float_ref.
+// kFloat: vcvtdq2ps, one vmulps (no FMA), one vdivps (none for a divisor of 1), clamp with
+// min/max, vcvtps2dq under the default rounding mode — the same operations, in the same order,
+// as requantize_float_ref.
 // kFixedPoint: acc * M needs 64 bits, so even and odd lanes go through vpmuldq separately.
 // The division by 2^n rounds half to even with one add: floor((v + 2^(n-1) - 1 + bit_n(v)) / 2^n),
 // where bit_n(v) is the parity of floor(v / 2^n) (a carry happens above half, and at exactly
@@ -26,15 +27,26 @@
 
 namespace qe::kernels::avx512 {
 
-// round_half_even(clamp(fp32(fp32(a * m) / d), lo, hi)): the float form with a divisor. A true
-// vdivps: multiplying by 1 / d and dividing only the lanes near a half-integer was measured
-// slower (the check costs more than the division on the machines here; docs/benchmarks.md).
-// kClampLo = false leaves the lower clamp to the caller (saturating packs).
+// clamp(fp32(fp32(a * m) / d), lo, hi): the float form with a divisor. A true vdivps:
+// multiplying by 1 / d and dividing only the lanes near a half-integer was measured slower (the
+// check costs more than the division on the machines here; docs/benchmarks.md). kClampLo = false
+// leaves the lower clamp to the caller (saturating packs).
 template <bool kClampLo = true>
-inline __m512i requant_div(__m512 a, __m512 m, __m512 d, __m512 lo, __m512 hi) {
+inline __m512 requant_div(__m512 a, __m512 m, __m512 d, __m512 lo, __m512 hi) {
   __m512 t = _mm512_min_ps(_mm512_div_ps(_mm512_mul_ps(a, m), d), hi);
   if constexpr (kClampLo) t = _mm512_max_ps(t, lo);
-  return _mm512_cvtps_epi32(t);
+  return t;
+}
+
+// round_half_even(t + z) - z: vcvtps2dq's round_half_even(t), except that with an odd z an exact
+// tie goes to the other neighbour (requantize_float_ref adds the zero point before rounding).
+// t - q is exact, and at a tie 2t is an odd integer, so 2t - q is that neighbour.
+inline __m512i round_with_zero_point(__m512 t, bool odd_zero_point) {
+  const __m512i q = _mm512_cvtps_epi32(t);
+  if (!odd_zero_point) return q;
+  const __m512 off = _mm512_abs_ps(_mm512_sub_ps(t, _mm512_cvtepi32_ps(q)));
+  const __mmask16 tie = _mm512_cmp_ps_mask(off, _mm512_set1_ps(0.5f), _CMP_EQ_OQ);
+  return _mm512_mask_sub_epi32(q, tie, _mm512_cvtps_epi32(_mm512_add_ps(t, t)), q);
 }
 
 // Round-half-even shift of the signed 64-bit lanes of v by n (1..62 per lane); hm1 = 2^(n-1) - 1.
@@ -49,6 +61,7 @@ inline __m512i rshift_half_even_epi64(__m512i v, __m512i n, __m512i hm1) {
 struct RequantVec {
   bool fixed = false;
   bool divide = false;             // kFloat with a divisor other than 1
+  bool odd_zp = false;             // kFloat: ties need round_with_zero_point
   __m512 m, d, lo_f, hi_f;         // kFloat
   __m512i mult_odd;                // kFixedPoint: M of the odd lanes moved to the low halves
   __m512i mult;                    // M of each lane (vpmuldq reads the even ones in place)
@@ -61,6 +74,7 @@ struct RequantVec {
     r.fixed = mode == RequantMode::kFixedPoint;
     r.m = m;
     r.divide = o.divisor != 1.f;
+    r.odd_zp = (o.zero_point & 1) != 0;
     r.d = _mm512_set1_ps(o.divisor);
     r.lo_f = _mm512_set1_ps(static_cast<float>(o.qmin - o.zero_point));
     r.hi_f = _mm512_set1_ps(static_cast<float>(o.qmax - o.zero_point));
@@ -89,10 +103,13 @@ struct RequantVec {
   // The requantized values as int32 in [qmin, qmax].
   __m512i operator()(__m512i acc) const {
     if (!fixed) {
-      if (divide) return _mm512_add_epi32(requant_div(_mm512_cvtepi32_ps(acc), m, d, lo_f, hi_f), zp);
-      __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), m);
-      v = _mm512_max_ps(_mm512_min_ps(v, hi_f), lo_f);
-      return _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);
+      __m512 v;
+      if (divide) {
+        v = requant_div(_mm512_cvtepi32_ps(acc), m, d, lo_f, hi_f);
+      } else {
+        v = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), m), hi_f), lo_f);
+      }
+      return _mm512_add_epi32(round_with_zero_point(v, odd_zp), zp);
     }
     const __m512i pe = _mm512_mul_epi32(acc, mult);
     const __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), mult_odd);

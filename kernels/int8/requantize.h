@@ -7,8 +7,9 @@
 // Two forms of the multiplier, chosen per model:
 //  - kFloat: m is an fp32 value and d an fp32 divisor (RequantOutput::divisor). acc is
 //    converted to fp32 (round to nearest even, as vcvtdq2ps), multiplied once in fp32 (no FMA),
-//    divided once in fp32, clamped to [qmin - zp, qmax - zp] and rounded half to even (as
-//    vcvtps2dq under the default MXCSR). The integer lowering sets m = fp32(s_in * s_w) and
+//    divided once in fp32, clamped to [qmin - zp, qmax - zp], and rounded half to even together
+//    with the zero point (round(v + zp), which differs from round(v) + zp only at exact ties with
+//    an odd zero point; the vector forms round with vcvtps2dq and move those ties). The integer lowering sets m = fp32(s_in * s_w) and
 //    d = s_out: the product is then exactly the dequantized accumulator the simulation computes
 //    (engine/exact_simulation.h) and the quotient exactly its quantizer's x / s, so the result is
 //    bit-identical to the simulation. d = 1 (an exact no-op) gives the one-multiplier form.
@@ -73,7 +74,10 @@ inline int32_t requantize_float_ref(int32_t acc, float m, const RequantOutput& o
   const float lo = static_cast<float>(o.qmin - o.zero_point);
   const float hi = static_cast<float>(o.qmax - o.zero_point);
   v = v < lo ? lo : (v > hi ? hi : v);
-  return static_cast<int32_t>(std::nearbyint(v)) + o.zero_point;
+  // The zero point joins before the rounding, as in the quantizer (QONNX rounds x / s + z): with
+  // an odd zero point an exact tie then goes the other way than round(x / s) + z. v + zp is exact
+  // in double.
+  return static_cast<int32_t>(std::nearbyint(static_cast<double>(v) + o.zero_point));
 }
 
 inline int32_t requantize_fixed_ref(int32_t acc, int32_t fx_mult, int32_t fx_shift, const RequantOutput& o) {
