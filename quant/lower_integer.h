@@ -2,7 +2,8 @@
 // writes it or as a QONNX / QCDQ file imports) becomes a graph whose quantized regions run on
 // integer kernels.
 //
-//   FakeQuant(x)                                   → QuantizeLinear (region entry)
+//   FakeQuant(x)                                   → QuantizeLinear (region entry; with an odd
+//                                                    zero point it reads the kept FakeQuant)
 //   Conv|Gemm|MatMul [→ Relu|Clip] → FakeQuant      → QConv / QGemm, requantized to the
 //                                                    FakeQuant's grid, the activation as a clamp
 //   Conv|Gemm|MatMul with a float consumer          → QConv / QGemm with a dequantized output
