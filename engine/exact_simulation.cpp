@@ -39,10 +39,7 @@ Result<int> make_quantized_compute_exact(Graph& g) {
     const std::string base = n.name.empty() ? std::string(op_name(n.op)) : n.name;
     const ValueId x = n.inputs[0], y = n.outputs[0];
     // The input is on the grid, so QuantizeLinear recovers its integers exactly.
-    ValueId scale = g.add_constant(g.unique_value_name(base + "_x_scale"), Tensor::scalar(r.grid.scale));
-    Tensor zp = r.grid.dtype == DType::kU8 ? Tensor::scalar(static_cast<uint8_t>(r.grid.zero_point))
-                                           : Tensor::scalar(static_cast<int8_t>(r.grid.zero_point));
-    ValueId zpv = g.add_constant(g.unique_value_name(base + "_x_zero_point"), std::move(zp));
+    const auto [scale, zpv] = r.grid.add_constants(g, base + "_x");
     ValueId q = g.add_value(g.unique_value_name(g.value(x).name + "_codes"), r.grid.dtype);
     std::vector<ValueId> inputs = {q, g.add_constant(g.unique_value_name(base + "_wq"), std::move(r.compute.weights))};
     if (r.compute.bias) inputs.push_back(g.add_constant(g.unique_value_name(base + "_bq"), std::move(*r.compute.bias)));

@@ -21,6 +21,13 @@ int32_t IntGrid::quantize(double x) const {
   return static_cast<int32_t>(v);
 }
 
+std::pair<ValueId, ValueId> IntGrid::add_constants(Graph& g, const std::string& base) const {
+  Tensor zp = dtype == DType::kU8 ? Tensor::scalar(static_cast<uint8_t>(zero_point))
+                                  : Tensor::scalar(static_cast<int8_t>(zero_point));
+  const ValueId s = g.add_constant(g.unique_value_name(base + "_scale"), Tensor::scalar(scale));
+  return {s, g.add_constant(g.unique_value_name(base + "_zero_point"), std::move(zp))};
+}
+
 std::vector<float> IntGrid::byte_values() const {
   std::vector<float> xs(256);
   for (int b = 0; b < 256; ++b) {
@@ -252,7 +259,8 @@ std::optional<IntGrid> integer_grid_of(const Graph& g, ValueId v) {
   if (!preserves_grid(p) || p.inputs.empty() || p.inputs[0] == kNoValue || p.outputs[0] != v) return std::nullopt;
   auto x = integer_grid_of(g, p.inputs[0]);
   if (x && p.op == OpKind::kConcat) {
-    for (ValueId in : p.inputs) {
+    for (size_t i = 1; i < p.inputs.size(); ++i) {
+      const ValueId in = p.inputs[i];
       auto gi = in == kNoValue ? std::nullopt : integer_grid_of(g, in);
       if (!gi || !gi->same_as(*x)) return std::nullopt;
     }

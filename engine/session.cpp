@@ -1,7 +1,5 @@
 #include "engine/session.h"
 
-#include "engine/exact_simulation.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>

@@ -164,10 +164,7 @@ class Lowering {
     // with an odd zero point they differ at exact ties. Then the quantizer stays and
     // QuantizeLinear reads its output, which is on the grid, so no tie is left to round.
     const bool keep_quantizer = (y.zero_point & 1) != 0;
-    ValueId scale = g_.add_constant(g_.unique_value_name(g_.value(out).name + "_scale"), Tensor::scalar(y.scale));
-    Tensor zp = y.dtype == DType::kU8 ? Tensor::scalar(static_cast<uint8_t>(y.zero_point))
-                                      : Tensor::scalar(static_cast<int8_t>(y.zero_point));
-    ValueId zpv = g_.add_constant(g_.unique_value_name(g_.value(out).name + "_zero_point"), zp);
+    const auto [scale, zpv] = y.add_constants(g_, g_.value(out).name);
     ValueId q = new_value(g_.value(out).name + "_q", y.dtype);
     g_.add_node(OpKind::kQuantizeLinear, fq_name + "_quantize", {keep_quantizer ? out : x, scale, zpv}, {q});
     ++report_.entries;
@@ -426,10 +423,7 @@ class Lowering {
     }
     for (const auto& [fv, iv] : needs_float) {
       const std::string base = g_.value(fv).name;
-      ValueId scale = g_.add_constant(g_.unique_value_name(base + "_scale"), Tensor::scalar(iv.grid.scale));
-      Tensor zp = iv.grid.dtype == DType::kU8 ? Tensor::scalar(static_cast<uint8_t>(iv.grid.zero_point))
-                                              : Tensor::scalar(static_cast<int8_t>(iv.grid.zero_point));
-      ValueId zpv = g_.add_constant(g_.unique_value_name(base + "_zero_point"), zp);
+      const auto [scale, zpv] = iv.grid.add_constants(g_, base);
       g_.add_node(OpKind::kDequantizeLinear, base + "_dequantize", {iv.v, scale, zpv}, {fv});
       ++report_.exits;
     }

@@ -85,9 +85,7 @@ Result<Graph> lower_trunc_to_standard_ops(const Graph& src) {
     // qengine's integer lowering and exact simulation), as Trunc itself does in QONNX.
     const ValueId rescaled = tmp("_rescaled");
     g.add_node(OpKind::kMul, n.name + "_rescale", {truncated, constant("_out_scale", out_scale)}, {rescaled});
-    QuantParams on_grid = bounds;
-    on_grid.scale = Tensor::scalar<float>(out_scale);
-    on_grid.zero_point = Tensor::scalar<float>(0.f);
+    QuantParams on_grid = bounds;  // bits, sign and narrow; scale and zero point are the inputs
     on_grid.rounding = RoundingMode::kHalfEven;
     g.add_node(OpKind::kFakeQuant, n.name + "_grid", {rescaled, constant("_grid_scale", out_scale), constant("_grid_zero_point", 0.f)},
                {y}, fake_quant_attributes(on_grid));

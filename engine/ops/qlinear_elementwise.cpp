@@ -106,8 +106,8 @@ Result<std::unique_ptr<OpKernel>> create_qbinary(const BindContext& ctx) {
                                    : make_qadd_params(sa, za32, as, sb, zb32, bs, sy, o.zero_point, ys))
                          : (l.swap ? make_qmul_params(sb, zb32, bs, sa, za32, as, sy, o.zero_point, ys, mode)
                                    : make_qmul_params(sa, za32, as, sb, zb32, bs, sy, o.zero_point, ys, mode));
-  o.divisor = q.out.divisor;  // sy, set by make_q*_params
-  q.out = o;
+  q.out.qmin = o.qmin;  // a fused Relu's clamp; the zero point went to make_q*_params
+  q.out.qmax = o.qmax;
   q.b_broadcast = l.broadcast;
   if (!kAdd && mode == RequantMode::kFixedPoint && q.m.m >= 1.f) {
     return invalid_argument("Mul multiplier ", q.m.m, " >= 1 has no fixed-point form; use float requantization");

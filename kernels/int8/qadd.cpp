@@ -17,9 +17,11 @@ inline void st(void* p, bool s, int64_t i, int32_t v) {
   }
 }
 
-// The operand types and zero points Add and Mul share; y clamps to its type's full range.
-QBinaryParams operand_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
-                             int32_t zy, bool y_signed) {
+}  // namespace
+
+// Add's parameters are the float form's, which Mul shares.
+QBinaryParams make_qadd_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
+                               int32_t zy, bool y_signed) {
   QBinaryParams q;
   q.ma = static_cast<float>(sa);
   q.mb = static_cast<float>(sb);
@@ -35,16 +37,9 @@ QBinaryParams operand_params(double sa, int32_t za, bool a_signed, double sb, in
   return q;
 }
 
-}  // namespace
-
-QBinaryParams make_qadd_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
-                               int32_t zy, bool y_signed) {
-  return operand_params(sa, za, a_signed, sb, zb, b_signed, sy, zy, y_signed);
-}
-
 QBinaryParams make_qmul_params(double sa, int32_t za, bool a_signed, double sb, int32_t zb, bool b_signed, double sy,
                                int32_t zy, bool y_signed, RequantMode mode) {
-  QBinaryParams q = operand_params(sa, za, a_signed, sb, zb, b_signed, sy, zy, y_signed);
+  QBinaryParams q = make_qadd_params(sa, za, a_signed, sb, zb, b_signed, sy, zy, y_signed);
   q.mode = mode;
   q.m = make_requant_multiplier(sa * sb / sy);
   return q;

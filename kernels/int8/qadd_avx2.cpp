@@ -74,7 +74,7 @@ template <bool kMul>
 void float_form(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
   const __m256 ma = _mm256_set1_ps(q.ma), mb = _mm256_set1_ps(q.mb), d = _mm256_set1_ps(q.out.divisor);
   const __m256 one = _mm256_set1_ps(1.f);
-  const bool odd = (q.out.zero_point & 1) != 0;
+  const bool odd = (q.out.zero_point & 1) != 0, divide = q.out.divisor != 1.f;
   const __m256 lo = _mm256_set1_ps(static_cast<float>(q.out.qmin - q.out.zero_point));
   const __m256 hi = _mm256_set1_ps(static_cast<float>(q.out.qmax - q.out.zero_point));
   const __m256i zy = _mm256_set1_epi32(q.out.zero_point);
@@ -82,7 +82,7 @@ void float_form(const QBinaryParams& q, const void* a, const void* b, void* y, i
     // The barriers keep the compiler from fusing a product into the add (an FMA rounds once).
     const __m256 da = no_contract(_mm256_mul_ps(_mm256_cvtepi32_ps(av), ma));
     const __m256 db = no_contract(_mm256_mul_ps(_mm256_cvtepi32_ps(bv), mb));
-    const __m256 t = avx2::requant_div(kMul ? _mm256_mul_ps(da, db) : _mm256_add_ps(da, db), one, d, lo, hi);
+    const __m256 t = avx2::requant_float(kMul ? _mm256_mul_ps(da, db) : _mm256_add_ps(da, db), one, d, divide, lo, hi);
     return _mm256_add_epi32(avx2::round_with_zero_point(t, odd), zy);
   });
 }

@@ -55,7 +55,7 @@ template <bool kMul>
 void float_form(const QBinaryParams& q, const void* a, const void* b, void* y, int64_t inner, int64_t p0, int64_t p1) {
   const __m512 ma = _mm512_set1_ps(q.ma), mb = _mm512_set1_ps(q.mb), d = _mm512_set1_ps(q.out.divisor);
   const __m512 one = _mm512_set1_ps(1.f);
-  const bool odd = (q.out.zero_point & 1) != 0;
+  const bool odd = (q.out.zero_point & 1) != 0, divide = q.out.divisor != 1.f;
   const __m512 lo = _mm512_set1_ps(static_cast<float>(q.out.qmin - q.out.zero_point));
   const __m512 hi = _mm512_set1_ps(static_cast<float>(q.out.qmax - q.out.zero_point));
   const __m512i zy = _mm512_set1_epi32(q.out.zero_point);
@@ -63,7 +63,7 @@ void float_form(const QBinaryParams& q, const void* a, const void* b, void* y, i
     // The barriers keep the compiler from fusing a product into the add (an FMA rounds once).
     const __m512 da = no_contract(_mm512_mul_ps(_mm512_cvtepi32_ps(av), ma));
     const __m512 db = no_contract(_mm512_mul_ps(_mm512_cvtepi32_ps(bv), mb));
-    const __m512 t = avx512::requant_div(kMul ? _mm512_mul_ps(da, db) : _mm512_add_ps(da, db), one, d, lo, hi);
+    const __m512 t = avx512::requant_float(kMul ? _mm512_mul_ps(da, db) : _mm512_add_ps(da, db), one, d, divide, lo, hi);
     return _mm512_add_epi32(avx512::round_with_zero_point(t, odd), zy);
   });
 }

@@ -74,9 +74,8 @@ void finish8(__m256i acc, const QEpilogue& ep, const int64_t* ch, int valid, voi
     const __m256 m = _mm256_load_ps(f0);
     const __m256 lo = _mm256_set1_ps(static_cast<float>(ro.qmin - ro.zero_point));
     const __m256 hi = _mm256_set1_ps(static_cast<float>(ro.qmax - ro.zero_point));
-    const __m256 v = ro.divisor != 1.f
-                         ? avx2::requant_div(_mm256_cvtepi32_ps(acc), m, _mm256_set1_ps(ro.divisor), lo, hi)
-                         : _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), m), lo), hi);
+    const __m256 v = avx2::requant_float(_mm256_cvtepi32_ps(acc), m, _mm256_set1_ps(ro.divisor), ro.divisor != 1.f,
+                                         lo, hi);
     q = _mm256_add_epi32(avx2::round_with_zero_point(v, (ro.zero_point & 1) != 0), _mm256_set1_epi32(ro.zero_point));
   } else {
     for (int i = 0; i < 8; ++i) {

@@ -109,9 +109,8 @@ inline void finish(__m512i acc, const QEpilogue& ep, const Chan& ch, void* dst) 
     const __m512 m = _mm512_castsi512_ps(mult_field(ch, r, 0));
     const __m512 lo = _mm512_set1_ps(static_cast<float>(ro.qmin - ro.zero_point));
     const __m512 hi = _mm512_set1_ps(static_cast<float>(ro.qmax - ro.zero_point));
-    const __m512 v = ro.divisor != 1.f
-                         ? avx512::requant_div(_mm512_cvtepi32_ps(acc), m, _mm512_set1_ps(ro.divisor), lo, hi)
-                         : _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), m), lo), hi);
+    const __m512 v = avx512::requant_float(_mm512_cvtepi32_ps(acc), m, _mm512_set1_ps(ro.divisor),
+                                           ro.divisor != 1.f, lo, hi);
     q = _mm512_add_epi32(avx512::round_with_zero_point(v, (ro.zero_point & 1) != 0), _mm512_set1_epi32(ro.zero_point));
   } else {
     const __m512i m = mult_field(ch, r, 1), n = mult_field(ch, r, 2);
@@ -237,10 +236,8 @@ inline __m512i half_even_pre(__m512i v, const RowEp& e) {
 template <int E>
 inline __m512i requant_i32(__m512i acc, const RowEp& e) {
   if constexpr (E == kEpFloatBytes) {
-    const __m512 a = _mm512_cvtepi32_ps(acc);
-    const __m512 v = e.d != 1.f ? avx512::requant_div<false>(a, _mm512_set1_ps(e.m), _mm512_set1_ps(e.d),
-                                                             _mm512_setzero_ps(), _mm512_set1_ps(e.hi))
-                                : _mm512_min_ps(_mm512_mul_ps(a, _mm512_set1_ps(e.m)), _mm512_set1_ps(e.hi));
+    const __m512 v = avx512::requant_float<false>(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(e.m), _mm512_set1_ps(e.d),
+                                                  e.d != 1.f, _mm512_setzero_ps(), _mm512_set1_ps(e.hi));
     return avx512::round_with_zero_point(v, e.odd_zp);
   } else {
     // The low 32 bits of each lane's rounded product, as requantize_fixed_ref keeps them: even

@@ -22,9 +22,12 @@ inline __m256i rshift_half_even_epi64(__m256i v, __m256i n, __m256i bias_hm1, __
   return _mm256_sub_epi64(_mm256_srlv_epi64(u, n), unbias);
 }
 
-// clamp(fp32(fp32(a * m) / d), lo, hi): the float form with a divisor.
-inline __m256 requant_div(__m256 a, __m256 m, __m256 d, __m256 lo, __m256 hi) {
-  return _mm256_max_ps(_mm256_min_ps(_mm256_div_ps(_mm256_mul_ps(a, m), d), hi), lo);
+// clamp(fp32(fp32(a * m) / d), lo, hi), the float form before rounding; `divide` = false skips
+// the division by d = 1 (see requant_vec_avx512.h).
+inline __m256 requant_float(__m256 a, __m256 m, __m256 d, bool divide, __m256 lo, __m256 hi) {
+  __m256 t = _mm256_mul_ps(a, m);
+  if (divide) t = _mm256_div_ps(t, d);
+  return _mm256_max_ps(_mm256_min_ps(t, hi), lo);
 }
 
 // round_half_even(t + z) - z (see requant_vec_avx512.h): exact ties move to the other neighbour
@@ -85,12 +88,7 @@ struct RequantVec {
 
   __m256i operator()(__m256i acc) const {
     if (!fixed) {
-      __m256 v;
-      if (divide) {
-        v = requant_div(_mm256_cvtepi32_ps(acc), m, d, lo_f, hi_f);
-      } else {
-        v = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), m), hi_f), lo_f);
-      }
+      const __m256 v = requant_float(_mm256_cvtepi32_ps(acc), m, d, divide, lo_f, hi_f);
       return _mm256_add_epi32(round_with_zero_point(v, odd_zp), zp);
     }
     const __m256i pe = _mm256_mul_epi32(acc, mult);

@@ -27,13 +27,16 @@
 
 namespace qe::kernels::avx512 {
 
-// clamp(fp32(fp32(a * m) / d), lo, hi): the float form with a divisor. A true vdivps:
-// multiplying by 1 / d and dividing only the lanes near a half-integer was measured slower (the
-// check costs more than the division on the machines here; docs/benchmarks.md). kClampLo = false
-// leaves the lower clamp to the caller (saturating packs).
+// clamp(fp32(fp32(a * m) / d), lo, hi), the float form before rounding; `divide` = false skips
+// the division by d = 1 (an exact no-op). A true vdivps: multiplying by 1 / d and dividing only
+// the lanes near a half-integer was measured slower (the check costs more than the division on
+// the machines here; docs/benchmarks.md). kClampLo = false leaves the lower clamp to the caller
+// (saturating packs).
 template <bool kClampLo = true>
-inline __m512 requant_div(__m512 a, __m512 m, __m512 d, __m512 lo, __m512 hi) {
-  __m512 t = _mm512_min_ps(_mm512_div_ps(_mm512_mul_ps(a, m), d), hi);
+inline __m512 requant_float(__m512 a, __m512 m, __m512 d, bool divide, __m512 lo, __m512 hi) {
+  __m512 t = _mm512_mul_ps(a, m);
+  if (divide) t = _mm512_div_ps(t, d);
+  t = _mm512_min_ps(t, hi);
   if constexpr (kClampLo) t = _mm512_max_ps(t, lo);
   return t;
 }
@@ -103,12 +106,7 @@ struct RequantVec {
   // The requantized values as int32 in [qmin, qmax].
   __m512i operator()(__m512i acc) const {
     if (!fixed) {
-      __m512 v;
-      if (divide) {
-        v = requant_div(_mm512_cvtepi32_ps(acc), m, d, lo_f, hi_f);
-      } else {
-        v = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), m), hi_f), lo_f);
-      }
+      const __m512 v = requant_float(_mm512_cvtepi32_ps(acc), m, d, divide, lo_f, hi_f);
       return _mm512_add_epi32(round_with_zero_point(v, odd_zp), zp);
     }
     const __m512i pe = _mm512_mul_epi32(acc, mult);

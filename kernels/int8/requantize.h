@@ -2,17 +2,18 @@
 // quantized output value. This header is the one scalar definition every integer kernel's fast
 // path must match bit for bit.
 //
-//   y = clamp(round_half_even(acc * m / d) + zero_point, qmin, qmax),   m / d = s_in * s_w / s_out
+//   y = clamp(round_half_even(acc * m / d + zero_point), qmin, qmax),   m / d = s_in * s_w / s_out
 //
 // Two forms of the multiplier, chosen per model:
 //  - kFloat: m is an fp32 value and d an fp32 divisor (RequantOutput::divisor). acc is
 //    converted to fp32 (round to nearest even, as vcvtdq2ps), multiplied once in fp32 (no FMA),
 //    divided once in fp32, clamped to [qmin - zp, qmax - zp], and rounded half to even together
-//    with the zero point (round(v + zp), which differs from round(v) + zp only at exact ties with
-//    an odd zero point; the vector forms round with vcvtps2dq and move those ties). The integer lowering sets m = fp32(s_in * s_w) and
-//    d = s_out: the product is then exactly the dequantized accumulator the simulation computes
-//    (engine/exact_simulation.h) and the quotient exactly its quantizer's x / s, so the result is
-//    bit-identical to the simulation. d = 1 (an exact no-op) gives the one-multiplier form.
+//    with the zero point: round(v + zp) differs from round(v) + zp only at exact ties with an
+//    odd zero point, and the vector forms round with vcvtps2dq and then move those ties. The
+//    integer lowering sets m = fp32(s_in * s_w) and d = s_out: the product is then exactly the
+//    dequantized accumulator the simulation computes (engine/exact_simulation.h) and the
+//    quotient exactly its quantizer's x / s, so the result is bit-identical to the simulation.
+//    d = 1 (an exact no-op) gives the one-multiplier form.
 //  - kFixedPoint: the dyadic form of HAWQ-V3 / gemmlowp, m ≈ M · 2^-n with M in [2^30, 2^31) and
 //    1 <= n <= 62; acc * M is exact in int64 and the division by 2^n rounds half to even (gemmlowp
 //    rounds half away from zero; we match QuantizeLinear instead). The form requires m < 1, as
