@@ -21,7 +21,7 @@ int32_t IntGrid::quantize(double x) const {
   return static_cast<int32_t>(v);
 }
 
-std::pair<ValueId, ValueId> IntGrid::add_constants(Graph& g, const std::string& base) const {
+std::pair<ValueId, ValueId> IntGrid::add_constants(Graph& g, std::string base) const {
   Tensor zp = dtype == DType::kU8 ? Tensor::scalar(static_cast<uint8_t>(zero_point))
                                   : Tensor::scalar(static_cast<int8_t>(zero_point));
   const ValueId s = g.add_constant(g.unique_value_name(base + "_scale"), Tensor::scalar(scale));

@@ -30,7 +30,8 @@ struct IntGrid {
   int32_t quantize(double x) const;
   // The scale and zero point as the scalar constants QuantizeLinear / DequantizeLinear read
   // (the zero point in the grid's u8 / s8 type), named base + "_scale" and base + "_zero_point".
-  std::pair<ValueId, ValueId> add_constants(Graph& g, const std::string& base) const;
+  // `base` is taken by value: callers pass value names, which adding constants may move.
+  std::pair<ValueId, ValueId> add_constants(Graph& g, std::string base) const;
   // The real value of every byte a tensor on this grid can hold, indexed by the raw byte (an
   // int8 value v at uint8(v)), clamped to [qmin, qmax]: the inputs of a 256-entry lookup table.
   std::vector<float> byte_values() const;
