@@ -6,6 +6,9 @@
 // layer, so a float-accumulating simulation and the integer kernels drift apart end to end.
 // With this rewrite the simulation's arithmetic is the integer runtime's, operation for
 // operation, and the two agree bit for bit (docs/accuracy.md, "Integer execution").
+// A GlobalAveragePool that a quantizer reads directly (DQ → GlobalAveragePool → Q, as other
+// tools write it) is rewritten the same way: the integer window sum times fp32(x_scale / window)
+// (QAvgPool with an fp32 output), which the quantizer then divides by its scale.
 //
 // The same predicates decide both (engine/integer_regions.h): a node is rewritten here exactly
 // when quant/lower_integer.cpp makes it an integer node. Session::create applies the rewrite to
@@ -18,7 +21,8 @@
 
 namespace qe {
 
-// Rewrites every eligible compute node in place; returns how many. Shapes must be inferred.
+// Rewrites every eligible compute node and pool in place; returns how many. Shapes must be
+// inferred.
 Result<int> make_quantized_compute_exact(Graph& g);
 
 }  // namespace qe

@@ -50,6 +50,16 @@ bool finite_positive(float s) { return std::isfinite(s) && s > 0.f; }
 
 }  // namespace
 
+int64_t global_window(const Value& x) {
+  if (!x.shape_known || x.shape.rank() < 3) return 0;
+  int64_t window = 1;
+  for (size_t d = 2; d < x.shape.rank(); ++d) {
+    if (x.shape[d] <= 0) return 0;
+    window *= x.shape[d];
+  }
+  return window;
+}
+
 GridOrReason activation_grid(const Graph& g, NodeId fq) {
   auto p = read_quant_params(g, fq);
   if (!p.is_ok()) return {std::nullopt, p.status().message()};
@@ -214,15 +224,10 @@ std::optional<TruncPool> trunc_pool(const Graph& g, NodeId trunc, std::string* r
   if (!mode.is_ok() || *mode != RoundingMode::kHalfEven) return fail("Trunc rounding is not half-even");
   if (*z != 0.f || *out_bits < 2 || *out_bits > 8) return fail("Trunc zero point or bit width has no integer form");
   const Node& pool = g.node(xv.producer);
-  const Value& pin = g.value(pool.inputs[0]);
-  if (!pin.shape_known || pin.shape.rank() < 3) return fail("pool has no integer form");
   TruncPool out;
   out.pool = pool.id;
-  out.window = 1;
-  for (size_t d = 2; d < pin.shape.rank(); ++d) {
-    if (pin.shape[d] <= 0) return fail("pool has no integer form");
-    out.window *= pin.shape[d];
-  }
+  out.window = global_window(g.value(pool.inputs[0]));
+  if (out.window <= 0) return fail("pool has no integer form");
   out.in_scale = *s;
   out.shift = std::exp2(std::nearbyint(std::log2(static_cast<double>(*out_s) / *s)));
   out.y.scale = *out_s;
@@ -235,6 +240,23 @@ std::optional<TruncPool> trunc_pool(const Graph& g, NodeId trunc, std::string* r
   out.y.qmax = static_cast<int32_t>(qp.max_int());
   out.y.dtype = qp.is_signed ? DType::kI8 : DType::kU8;
   return out;
+}
+
+std::optional<DirectPool> direct_pool(const Graph& g, ValueId x, std::string* reason) {
+  if (x == kNoValue) return std::nullopt;
+  const Value& xv = g.value(x);
+  if (xv.producer == kNoNode || g.node(xv.producer).op != OpKind::kGlobalAveragePool) return std::nullopt;
+  if (xv.uses.size() != 1 || g.is_graph_output(x)) {
+    *reason = "pool output has other readers";
+    return std::nullopt;
+  }
+  const Node& pool = g.node(xv.producer);
+  const int64_t window = global_window(g.value(pool.inputs[0]));
+  if (window <= 0) {
+    *reason = "pool has no integer form";
+    return std::nullopt;
+  }
+  return DirectPool{pool.id, window};
 }
 
 double TruncPool::multiplier(float x_scale) const {

@@ -37,6 +37,10 @@ struct IntGrid {
   std::vector<float> byte_values() const;
 };
 
+// Pooled elements per output of a global pool over `x` [N, C, spatial...], or 0 when the shape
+// does not give them.
+int64_t global_window(const Value& x);
+
 // The grid of an activation FakeQuant, or the reason it has none (minifloat, > 8 bits,
 // per-channel, rounding other than half-even, zero point outside the range).
 struct GridOrReason {
@@ -81,6 +85,19 @@ struct TruncPool {
   double multiplier(float x_scale) const;
 };
 std::optional<TruncPool> trunc_pool(const Graph& g, NodeId trunc, std::string* reason);
+
+// A GlobalAveragePool quantized directly, DQ → GlobalAveragePool → Q as other tools write it (the
+// `full` policy writes a Trunc instead): the integer window sum of (x - zp) times
+// multiplier = fp32(x_scale / window), then divided by the output scale as the quantizer divides.
+// `pooled` is the value an activation FakeQuant with an integer grid reads; it must have no other
+// reader. nullopt when it is not a pool's output, with a reason when the pool has no integer form.
+// The pool's input must still be on an integer grid (integer_grid_of) for the lowering to use it.
+struct DirectPool {
+  NodeId pool = kNoNode;
+  int64_t window = 1;  // pooled elements per output
+  float multiplier(float x_scale) const { return static_cast<float>(static_cast<double>(x_scale) / window); }
+};
+std::optional<DirectPool> direct_pool(const Graph& g, ValueId pooled, std::string* reason);
 
 // The integer grid a float value of the fake-quant graph has once lowered: the output of an
 // activation FakeQuant with an integer form, of a lowerable Trunc, or of a grid-preserving op

@@ -240,7 +240,10 @@ class Lowering {
         if (!v) note_float(core, reason);
         break;
       case OpKind::kAdd: case OpKind::kMul: v = lower_binary(core, out, name); break;
-      case OpKind::kGlobalAveragePool: v = lower_global_pool(core, out, name, std::nullopt); break;
+      case OpKind::kGlobalAveragePool:
+        if (auto dp = lowering::direct_pool(g_, x, &reason)) v = lower_global_pool(dp->pool, dp->window, out, name, std::nullopt);
+        if (!v && !reason.empty()) note_float(core, reason);
+        break;
       default:
         if (is_elementwise_unary(c.op)) v = lower_unary(core, y, name);
         break;
@@ -339,25 +342,24 @@ class Lowering {
     return add_lut(xi->v, table, y.dtype, name);
   }
 
-  // GlobalAveragePool of an integer tensor: the window sum of (x - zp), times `multiplier`.
-  std::optional<ValueId> lower_global_pool(NodeId id, const IntGrid& y, const std::string& name,
-                                           std::optional<double> multiplier) {
+  // GlobalAveragePool of an integer tensor onto grid y: the window sum of (x - zp) times a
+  // multiplier. Under a Trunc, the Trunc's multiplier (`trunc_multiplier`, a shift). Quantized
+  // directly, fp32(x_scale / window) and then a division by y_scale, as the simulation's pool
+  // (engine/exact_simulation.h) and its quantizer compute it.
+  std::optional<ValueId> lower_global_pool(NodeId id, int64_t window, const IntGrid& y, const std::string& name,
+                                           std::optional<double> trunc_multiplier) {
     const Node& n = g_.node(id);
     const IntValue* xi = int_of(n.inputs[0]);
     if (!xi) return std::nullopt;
-    const Value& xv = g_.value(n.inputs[0]);
-    if (!xv.shape_known || xv.shape.rank() < 3) return std::nullopt;
-    int64_t window = 1;
-    for (size_t d = 2; d < xv.shape.rank(); ++d) {
-      if (xv.shape[d] <= 0) return std::nullopt;
-      window *= xv.shape[d];
-    }
-    const double m = multiplier ? *multiplier : static_cast<double>(xi->grid.scale) / (window * static_cast<double>(y.scale));
     Attributes a;
     a.set("x_zero_point", static_cast<int64_t>(xi->grid.zero_point));
-    a.set("multiplier", static_cast<float>(m));
     add_requant_attrs(a, y);
-    a.erase("y_scale");
+    if (trunc_multiplier) {
+      a.set("multiplier", static_cast<float>(*trunc_multiplier));
+      a.erase("y_scale");
+    } else {
+      a.set("multiplier", lowering::DirectPool{id, window}.multiplier(xi->grid.scale));
+    }
     ValueId v = new_value(name + "_q", y.dtype);
     g_.add_node(OpKind::kQAvgPool, n.name + "_int", {xi->v}, {v}, std::move(a));
     ++report_.integer_nodes;
@@ -378,7 +380,7 @@ class Lowering {
       return Status::ok();
     }
     const ValueId out = g_.node(id).outputs[0];
-    auto v = lower_global_pool(tp->pool, tp->y, g_.value(out).name, tp->multiplier(xi->grid.scale));
+    auto v = lower_global_pool(tp->pool, tp->window, tp->y, g_.value(out).name, tp->multiplier(xi->grid.scale));
     if (!v) {
       note_float(id, "pool has no integer form");
       return Status::ok();

@@ -10,6 +10,7 @@
 #include <functional>
 #include <numeric>
 
+#include "engine/integer_regions.h"
 #include "quant/policy_internal.h"
 
 namespace qe::policy_detail {
@@ -30,16 +31,7 @@ int64_t int_attr(const Node& n, const char* name, int64_t def) {
 // truncation; 0 when it cannot (non-square or dilated window, partial windows, padding that
 // changes the divisor, unknown global extent).
 int64_t trunc_window(const Graph& g, const Node& n) {
-  if (n.op == OpKind::kGlobalAveragePool) {
-    const Value& x = g.value(n.inputs[0]);
-    if (!x.shape_known || x.shape.rank() < 3) return 0;
-    int64_t w = 1;
-    for (size_t d = 2; d < x.shape.rank(); ++d) {
-      if (x.shape[d] <= 0) return 0;
-      w *= x.shape[d];
-    }
-    return w;
-  }
+  if (n.op == OpKind::kGlobalAveragePool) return lowering::global_window(g.value(n.inputs[0]));
   if (n.op != OpKind::kAveragePool) return 0;
   const std::vector<int64_t> k = ints_attr(n, "kernel_shape");
   if (k.empty() || std::any_of(k.begin(), k.end(), [&](int64_t d) { return d != k[0] || d <= 0; })) return 0;

@@ -17,6 +17,7 @@
 #include "engine/data/image_folder.h"
 #include "engine/data/preprocess.h"
 #include "engine/exact_simulation.h"
+#include "engine/integer_regions.h"
 #include "engine/session.h"
 #include "frontends/onnx/onnx_import.h"
 #include "graph/schema.h"
@@ -42,6 +43,37 @@ Graph quantize(const Graph& model, const Tensor& calib, int w_bits, bool act_asy
   auto q = quantize_graph(model, rules, "full", tensor_batch_passes(calib, 16));
   REQUIRE(q.is_ok());
   return std::move(q).value();
+}
+
+// The average pool as an imported QDQ file has it (DQ → GlobalAveragePool → Q; the `full`
+// policy writes a Trunc): every Trunc after a pool becomes a quantizer onto the Trunc's output
+// grid. Returns how many.
+int truncs_to_quantizers(Graph& g) {
+  int replaced = 0;
+  for (size_t i = 0; i < g.num_nodes(); ++i) {
+    const Node& t = g.node(static_cast<NodeId>(i));
+    if (!t.alive || t.op != OpKind::kTrunc) continue;
+    std::string reason;
+    auto tp = lowering::trunc_pool(g, t.id, &reason);
+    INFO(reason);
+    REQUIRE(tp);
+    QuantParams p;
+    p.bits = static_cast<int>(g.value(t.inputs[5]).constant.to_float_vector()[0]);
+    p.is_signed = tp->y.dtype == DType::kI8;
+    auto narrow = t.attrs.get_int("narrow", 0);
+    p.narrow = narrow.is_ok() && *narrow != 0;
+    p.scale = scalar_tensor(tp->y.scale);
+    p.zero_point = scalar_tensor(0.f);
+    const ValueId x = t.inputs[0], out = t.outputs[0];
+    const std::string name = t.name + "_as_quantizer";
+    g.remove_node(t.id);
+    auto q = add_fake_quant(g, x, p, name);
+    REQUIRE(q.is_ok());
+    g.replace_all_uses(out, *q);
+    ++replaced;
+  }
+  REQUIRE(infer_shapes(g).is_ok());
+  return replaced;
 }
 
 struct Captured {
@@ -177,10 +209,11 @@ OpAgreement per_op_agreement(const Graph& lowered, const Captured& sim, const st
 }
 
 void check_model(const std::string& model_path, const std::string& calib_dir, const std::string& val_dir,
-                 size_t calib_count, size_t val_count, int w_bits, bool act_asym = false) {
+                 size_t calib_count, size_t val_count, int w_bits, bool act_asym = false, bool pools_as_quantizers = false) {
   auto model = import_onnx_file(require_file(model_path));
   REQUIRE(model.is_ok());
-  const Graph sim = quantize(*model, load_images(model_path, calib_dir, calib_count), w_bits, act_asym);
+  Graph sim = quantize(*model, load_images(model_path, calib_dir, calib_count), w_bits, act_asym);
+  if (pools_as_quantizers) CHECK(truncs_to_quantizers(sim) > 0);
   Graph lowered = sim;
   auto report = lower_to_integer(lowered);
   REQUIRE(report.is_ok());
@@ -234,8 +267,9 @@ void check_model(const std::string& model_path, const std::string& calib_dir, co
   const double op_identical = static_cast<double>(ops.identical) / static_cast<double>(std::max<int64_t>(1, ops.elements));
   INFO("per op: " << ops.ops << " integer ops on the simulation's inputs, " << op_identical * 100
                   << "% identical, worst " << ops.worst << " steps (" << ops.worst_op << ")");
-  std::printf("%-32s W%dA8%s end to end: %6.2f%% identical, worst %2d, top-1 same %lld/%lld | per op (%lld ops): %.4f%% identical, worst %d\n",
+  std::printf("%-32s W%dA8%s%s end to end: %6.2f%% identical, worst %2d, top-1 same %lld/%lld | per op (%lld ops): %.4f%% identical, worst %d\n",
               model_path.substr(model_path.rfind('/') + 1).c_str(), w_bits, act_asym ? " asym" : "     ",
+              pools_as_quantizers ? " pool-Q" : "",
               identical_fraction * 100, worst,
               static_cast<long long>(same_top1), static_cast<long long>(n), static_cast<long long>(ops.ops),
               op_identical * 100, ops.worst);
@@ -251,17 +285,21 @@ void check_model(const std::string& model_path, const std::string& calib_dir, co
   for (int64_t i = 0; i < a.logits.numel(); ++i) logits_differ += a.logits.data<float>()[i] != b.logits.data<float>()[i];
   CHECK(logits_differ == 0);
 
-  // The simulation computes in integers exactly the compute nodes the lowering made integer.
+  // The simulation computes in integers exactly the compute nodes and directly quantized pools
+  // (QAvgPool with a y_scale; a Trunc's has none) that the lowering made integer.
   Graph rewritten = sim;
   REQUIRE(infer_shapes(rewritten).is_ok());
   auto exact = make_quantized_compute_exact(rewritten);
   REQUIRE(exact.is_ok());
-  int integer_compute = 0;
+  int integer_compute = 0, direct_pools = 0;
   for (size_t i = 0; i < lowered.num_nodes(); ++i) {
     const Node& node = lowered.node(static_cast<NodeId>(i));
-    integer_compute += node.alive && (node.op == OpKind::kQConv || node.op == OpKind::kQGemm);
+    if (!node.alive) continue;
+    integer_compute += node.op == OpKind::kQConv || node.op == OpKind::kQGemm;
+    direct_pools += node.op == OpKind::kQAvgPool && node.attrs.has("y_scale");
   }
-  CHECK(*exact == integer_compute);
+  CHECK(*exact == integer_compute + direct_pools);
+  if (pools_as_quantizers) CHECK(direct_pools > 0);
 }
 
 const char* const kFashionModels[] = {"fmnist_tiny_cnn", "mobilenet_v2_fmnist64", "mobilenet_v3_small_fmnist64",
@@ -289,6 +327,20 @@ TEST_CASE("integer execution matches the simulation with asymmetric activations 
       check_model(shared_path("models/" + std::string(m) + ".onnx"), shared_path("data/fashion-mnist/calib"),
                   shared_path("data/fashion-mnist/val"), 64, 200, 8, true);
     }
+  }
+}
+
+TEST_CASE("integer execution matches the simulation with pools quantized directly (QDQ files)") {
+  // DQ → GlobalAveragePool → Q, as onnxruntime's quantizer and other tools write it.
+  for (const char* m : {"mobilenet_v2_fmnist64", "mobilenet_v3_small_fmnist64"}) {
+    SECTION(std::string(m) + " W8A8 pools quantized directly") {
+      check_model(shared_path("models/" + std::string(m) + ".onnx"), shared_path("data/fashion-mnist/calib"),
+                  shared_path("data/fashion-mnist/val"), 64, 200, 8, false, true);
+    }
+  }
+  SECTION("mobilenet_v2_tv_tflm W8A8 pool quantized directly") {
+    check_model(shared_path("imagenet/models/mobilenet_v2_tv_tflm.onnx"), shared_path("imagenet/calib"),
+                shared_path("imagenet/val"), 32, 40, 8, false, true);
   }
 }
 

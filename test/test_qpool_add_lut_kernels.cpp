@@ -201,6 +201,51 @@ TEST_CASE("qglobal_avg_pool equals the reference") {
   }
 }
 
+// A pool quantized directly (DQ → GlobalAveragePool → Q): the integer runtime divides by the
+// output scale, and the exact simulation's pool outputs the dequantized mean fp32(acc) * m.
+TEST_CASE("qglobal_avg_pool: the divided form and the fp32 output follow requantize.h") {
+  std::mt19937_64 rng(36);
+  for (int64_t size : {1, 7, 49, 64, 196, 3136}) {
+    for (int round = 0; round < 8; ++round) {
+      QPoolQuant q;
+      q.in_signed = round & 1;
+      q.out_signed = (round >> 1) & 1;
+      q.in_zero_point = q.in_signed ? rnd(rng, -128, 127) : rnd(rng, 0, 255);
+      const float x_scale = static_cast<float>(std::exp(rnd(rng, -500, 0) / 100.0));
+      q.global = make_requant_multiplier(static_cast<float>(static_cast<double>(x_scale) / static_cast<double>(size)));
+      q.out = random_out(rng, q.out_signed);
+      // Output scales near the input's, so that many quotients land close to half-integers.
+      q.out.divisor = x_scale * static_cast<float>(rnd(rng, 1, 40)) / 8.f;
+      const int64_t planes = rnd(rng, 1, 40);
+      const std::vector<uint8_t> x = random_bytes(rng, planes * size);
+      std::vector<int32_t> acc(static_cast<size_t>(planes), 0);
+      for (int64_t pl = 0; pl < planes; ++pl) {
+        for (int64_t i = 0; i < size; ++i) {
+          const uint8_t b = x[static_cast<size_t>(pl * size + i)];
+          acc[static_cast<size_t>(pl)] += (q.in_signed ? static_cast<int8_t>(b) : b) - q.in_zero_point;
+        }
+      }
+      std::vector<uint8_t> want(static_cast<size_t>(planes)), got(want.size()), got_ref(want.size());
+      for (int64_t pl = 0; pl < planes; ++pl) {
+        const int32_t v = requantize_float_ref(acc[static_cast<size_t>(pl)], q.global.m, q.out);
+        want[static_cast<size_t>(pl)] = static_cast<uint8_t>(v);
+      }
+      qglobal_avg_pool_ref(q, x.data(), got_ref.data(), size, 0, planes);
+      qglobal_avg_pool(q, x.data(), got.data(), size, 0, planes);
+      require_same(got_ref, want, "divided global avg pool (reference) size " + std::to_string(size));
+      require_same(got, want, "divided global avg pool size " + std::to_string(size));
+
+      q.float_out = true;
+      std::vector<float> yf(static_cast<size_t>(planes));
+      qglobal_avg_pool(q, x.data(), yf.data(), size, 0, planes);
+      for (int64_t pl = 0; pl < planes; ++pl) {
+        const float mean = static_cast<float>(acc[static_cast<size_t>(pl)]) * q.global.m;
+        if (yf[static_cast<size_t>(pl)] != mean) FAIL("fp32 global avg pool plane " << pl << ": " << yf[static_cast<size_t>(pl)] << " vs " << mean);
+      }
+    }
+  }
+}
+
 TEST_CASE("qadd / qmul: every ISA level equals the reference (tails, broadcast, ties, clamps)") {
   std::mt19937_64 rng(35);
   for (int round = 0; round < 300; ++round) {

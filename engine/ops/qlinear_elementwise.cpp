@@ -137,14 +137,23 @@ Result<std::unique_ptr<OpKernel>> create_qglobal_avg_pool(const BindContext& ctx
   QE_ASSIGN_OR_RETURN(float m, at.get_float("multiplier", 0.f));
   QE_ASSIGN_OR_RETURN(int64_t zin, at.get_int("x_zero_point", 0));
   if (!(m > 0.f) || m >= 1073741824.f) return invalid_argument("multiplier ", m, " out of range");
-  QE_ASSIGN_OR_RETURN(RequantOutput o, read_int_output(ctx));
   QPoolQuant q;
   q.in_signed = ctx.input(0).dtype == DType::kI8;
   q.out_signed = ctx.output(0).dtype == DType::kI8;
   q.in_zero_point = static_cast<int32_t>(zin);
   QE_ASSIGN_OR_RETURN(q.mode, read_requant_mode(at));
   q.global = make_requant_multiplier(m);
-  q.out = o;
+  if (ctx.output(0).dtype == DType::kF32) {
+    q.float_out = true;  // the exact simulation's pool: the dequantized window mean
+  } else if (at.has("y_scale")) {
+    // A pool quantized directly: divide by y_scale as the simulation's quantizer does.
+    QE_ASSIGN_OR_RETURN(QOutParams o, read_qout_params(ctx, {static_cast<double>(m)}));
+    q.global = o.mult[0];
+    q.out = o.out;
+  } else {
+    // Under a Trunc: the multiplier maps the window sum onto the output grid by itself.
+    QE_ASSIGN_OR_RETURN(q.out, read_int_output(ctx));
+  }
   const Shape& x = ctx.input(0).shape;
   const int64_t planes = x[0] * x[1];
   const int64_t size = planes > 0 ? x.numel() / planes : 0;

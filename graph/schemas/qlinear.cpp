@@ -12,7 +12,8 @@
 // QAdd     inputs a, b (numpy broadcasting); a_scale, a_zero_point, b_scale, b_zero_point,
 // QMul     y_scale, y_zero_point, y_min, y_max, out_dtype.
 // QAvgPool input x [N, C, spatial...]; global (1) only; x_zero_point, multiplier (applied to the
-//          window sum of x - x_zero_point), y_zero_point, y_min, y_max, out_dtype, requant.
+//          window sum of x - x_zero_point), y_scale (optional: the float form then divides by
+//          it), y_zero_point, y_min, y_max, out_dtype (f32: fp32(sum) * multiplier), requant.
 // QLut     input x (u8/s8); table (256 output values, indexed by the raw input byte: an int8
 //          value v at index uint8(v)), out_dtype.
 #include "graph/schema.h"

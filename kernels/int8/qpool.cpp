@@ -234,6 +234,10 @@ void global_avg(const QPoolQuant& q, const void* x, void* y, int64_t size, int64
                          : plane_sum(static_cast<const uint8_t*>(x) + pl * size, size)) -
             static_cast<int32_t>(size) * q.in_zero_point;
     }
+    if (q.float_out) {
+      static_cast<float*>(y)[pl] = static_cast<float>(acc) * q.global.m;
+      continue;
+    }
     const int32_t v = requantize_ref(acc, q.mode, q.global, q.out);
     if (q.out_signed) {
       static_cast<int8_t*>(y)[pl] = static_cast<int8_t>(v);

@@ -10,7 +10,10 @@
 // count_include_pad (padded taps add 0 to acc either way), and by_count[k] is the multiplier
 // s_in / (s_out * k) (qavg_pool_multipliers builds the table). A window with count 0 gives zp_out.
 // GlobalAveragePool: acc = Σ (x - zp_in) over the plane, y = requantize_ref(acc, mode, m, out)
-// with m = s_in / (s_out * H * W) supplied by the caller (planes up to 2^23 elements).
+// with the multiplier m and the output side supplied by the caller (planes up to 2^23 elements):
+// m = s_in / (s_out * H * W) with divisor 1 under a Trunc; m = fp32(s_in / (H * W)) with divisor
+// s_out for a pool quantized directly. With float_out, y = fp32(acc) * m in fp32 instead: the
+// dequantized mean, the exact simulation's form of the pool.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +37,7 @@ struct QPoolQuant {
   const RequantMultiplier* by_count = nullptr;  // average pool: index = tap count (0 .. kernel size)
   RequantMultiplier global;                     // global average pool
   RequantOutput out;
+  bool float_out = false;                       // global average pool: fp32 output, no requantization
 };
 
 // by_count[k] = make_requant_multiplier(m / k) for k in 1..max_count (entry 0 unused).
