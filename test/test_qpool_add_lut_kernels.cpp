@@ -18,6 +18,7 @@
 #include "kernels/int8/qlut.h"
 #include "kernels/int8/qpool.h"
 #include "kernels/int8/quantize_act.h"
+#include "kernels/quant/fake_quant.h"
 #include "support/int8_test_support.h"
 
 using namespace qe;
@@ -87,10 +88,13 @@ TEST_CASE("qmax_pool equals the reference; padding never wins") {
     }
     std::vector<uint8_t> want(static_cast<size_t>(p.planes * p.out_size())), got(want.size());
     qmax_pool_ref(p, s, x.data(), want.data(), 0, p.planes);
-    for (int threads : {1, 2}) {
-      std::fill(got.begin(), got.end(), 0x5A);
-      pool_for_planes(&pool_of(threads), p.planes, 1, [&](int64_t b, int64_t e) { qmax_pool(p, s, x.data(), got.data(), b, e); });
-      require_same(got, want, "max pool threads " + std::to_string(threads));
+    for (IsaLevel level : all_levels()) {
+      for (int threads : {1, 2}) {
+        std::fill(got.begin(), got.end(), 0x5A);
+        pool_for_planes(&pool_of(threads), p.planes, 1,
+                        [&](int64_t b, int64_t e) { qmax_pool(p, s, x.data(), got.data(), b, e, level); });
+        require_same(got, want, std::string("max pool ") + isa_level_name(level) + " threads " + std::to_string(threads));
+      }
     }
     ++checked;
   }
@@ -99,11 +103,13 @@ TEST_CASE("qmax_pool equals the reference; padding never wins") {
 
 TEST_CASE("qmax_pool with W stride 2 on wide rows (the vector even/odd split) equals the reference") {
   std::mt19937_64 rng(32);
-  for (int round = 0; round < 60; ++round) {
+  for (int round = 0; round < 120; ++round) {
     PoolParams p;
     p.planes = rnd(rng, 1, 4);
     p.in[1] = rnd(rng, 1, 9);
-    p.in[2] = rnd(rng, 30, 130);  // several 32-byte blocks plus a tail, odd and even widths
+    // Several 32- and 64-byte blocks plus a tail, odd and even widths; past 128 bytes (two
+    // 64-byte vectors of the AVX-512 form) every few rounds.
+    p.in[2] = round % 4 == 3 ? rnd(rng, 120, 300) : rnd(rng, 30, 130);
     for (int a = 1; a < 3; ++a) {
       p.kernel[a] = rnd(rng, 1, 4);
       p.stride[a] = a == 2 ? 2 : rnd(rng, 1, 2);
@@ -119,8 +125,11 @@ TEST_CASE("qmax_pool with W stride 2 on wide rows (the vector even/odd split) eq
     std::vector<uint8_t> x = random_bytes(rng, p.planes * p.in_size());
     std::vector<uint8_t> want(static_cast<size_t>(p.planes * p.out_size())), got(want.size());
     qmax_pool_ref(p, s, x.data(), want.data(), 0, p.planes);
-    qmax_pool(p, s, x.data(), got.data(), 0, p.planes);
-    require_same(got, want, "wide stride-2 max pool, W " + std::to_string(p.in[2]));
+    for (IsaLevel level : all_levels()) {
+      std::fill(got.begin(), got.end(), 0x5A);
+      qmax_pool(p, s, x.data(), got.data(), 0, p.planes, level);
+      require_same(got, want, std::string("wide stride-2 max pool ") + isa_level_name(level) + ", W " + std::to_string(p.in[2]));
+    }
   }
 }
 
@@ -383,6 +392,28 @@ TEST_CASE("quantize_act: every ISA level equals the reference (ties, saturation,
         CHECK(val(y[0]) == z + 0);
         CHECK(val(y[1]) == z + 2);
         CHECK(val(y[2]) == z + 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("dequantize_act equals DequantizeLinear's reference (every byte, odd lengths)") {
+  std::mt19937_64 rng(38);
+  for (int64_t n : {1, 3, 15, 16, 17, 63, 64, 65, 255, 256, 1000, 4099}) {
+    for (bool is_signed : {false, true}) {
+      qe::kernels::QuantizeActArgs a;
+      a.is_signed = is_signed;
+      a.zero_point = is_signed ? rnd(rng, -128, 127) : rnd(rng, 0, 255);
+      a.scale = static_cast<float>(std::exp(rnd(rng, -1500, 500) / 100.0));
+      std::vector<uint8_t> q(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) q[static_cast<size_t>(i)] = static_cast<uint8_t>(i < 256 ? i : rnd(rng, 0, 255));
+      std::vector<int32_t> qi(q.size());
+      for (size_t i = 0; i < q.size(); ++i) qi[i] = is_signed ? static_cast<int8_t>(q[i]) : q[i];
+      std::vector<float> want(q.size()), got(q.size(), -1.f);
+      qe::kernels::dequantize_linear_ref(qi.data(), want.data(), &a.scale, &a.zero_point, 1, 1, n);
+      qe::kernels::dequantize_act(q.data(), got.data(), n, a);
+      for (size_t i = 0; i < q.size(); ++i) {
+        if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0) FAIL("n " << n << " element " << i << ": " << got[i] << " vs " << want[i]);
       }
     }
   }

@@ -6,10 +6,12 @@
 //   QLut        qlut
 //   QuantizeLinear  quantizelinear_f32_int8 (float to uint8/int8 with constant per-tensor scale
 //               and zero point: the integer regions' entries); others fall to the reference
+//   DequantizeLinear  dequantizelinear_int8_f32 (the exits, likewise); others fall to the reference
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -208,24 +210,56 @@ class QuantizeActKernel final : public OpKernel {
   QuantizeActArgs a_;
 };
 
+// The scale and zero point of a per-tensor QuantizeLinear / DequantizeLinear whose integer side
+// has type `t`; nullopt when they are not constant scalars (the reference kernel takes the rest).
+std::optional<QuantizeActArgs> per_tensor_args(const BindContext& ctx, DType t) {
+  const Tensor* s = ctx.constant_input(1);
+  const Tensor* z = ctx.constant_input(2);
+  if (!s || s->numel() != 1 || (ctx.has_input(2) && (!z || z->numel() != 1))) return std::nullopt;
+  QuantizeActArgs a;
+  a.scale = s->to_float_vector()[0];
+  a.zero_point = z ? static_cast<int32_t>(z->to_float_vector()[0]) : 0;
+  a.is_signed = t == DType::kI8;
+  return a;
+}
+
 Result<std::unique_ptr<OpKernel>> create_quantize_act(const BindContext& ctx) {
   const DType out = ctx.output(0).dtype;
   if (ctx.input(0).dtype != DType::kF32 || (out != DType::kU8 && out != DType::kI8)) {
     return decline("only float to uint8/int8");
   }
-  const Tensor* s = ctx.constant_input(1);
-  const Tensor* z = ctx.constant_input(2);
-  if (!s || s->numel() != 1 || (ctx.has_input(2) && (!z || z->numel() != 1))) {
-    return decline("scale and zero point must be constant scalars");
-  }
-  QuantizeActArgs a;
-  a.scale = s->to_float_vector()[0];
+  std::optional<QuantizeActArgs> args = per_tensor_args(ctx, out);
+  if (!args) return decline("scale and zero point must be constant scalars");
+  QuantizeActArgs a = *args;
   if (!(a.scale > 0.f) || !std::isfinite(a.scale)) return decline("scale is not a positive finite number");
-  a.zero_point = z ? static_cast<int32_t>(z->to_float_vector()[0]) : 0;
-  a.is_signed = out == DType::kI8;
   a.lo = a.is_signed ? -128 : 0;
   a.hi = a.is_signed ? 127 : 255;
   return std::unique_ptr<OpKernel>(std::make_unique<QuantizeActKernel>(quantize_act_ukernel(cpu_features().level), a));
+}
+
+class DequantizeActKernel final : public OpKernel {
+ public:
+  explicit DequantizeActKernel(QuantizeActArgs a) : a_(a) {}
+  Status run(const RunContext& ctx, std::span<const TensorView> in, std::span<const TensorView> out) override {
+    const uint8_t* q = static_cast<const uint8_t*>(in[0].data);
+    float* y = out[0].as<float>();
+    ctx.pool->parallel_for(
+        in[0].numel(), [&](int64_t b, int64_t e) { dequantize_act(q + b, y + b, e - b, a_); }, kGrainBytes);
+    return Status::ok();
+  }
+
+ private:
+  QuantizeActArgs a_;
+};
+
+Result<std::unique_ptr<OpKernel>> create_dequantize_act(const BindContext& ctx) {
+  const DType in = ctx.input(0).dtype;
+  if ((in != DType::kU8 && in != DType::kI8) || ctx.output(0).dtype != DType::kF32) {
+    return decline("only uint8/int8 to float");
+  }
+  std::optional<QuantizeActArgs> a = per_tensor_args(ctx, in);
+  if (!a) return decline("scale and zero point must be constant scalars");
+  return std::unique_ptr<OpKernel>(std::make_unique<DequantizeActKernel>(*a));
 }
 
 }  // namespace
@@ -238,6 +272,7 @@ void register_qlinear_elementwise_kernels(KernelRegistry& r) {
   r.add(OpKind::kQAvgPool, {"qglobal_avg_pool", &create_qglobal_avg_pool});
   r.add(OpKind::kQLut, {"qlut", &create_qlut});
   r.add(OpKind::kQuantizeLinear, {"quantizelinear_f32_int8", &create_quantize_act});
+  r.add(OpKind::kDequantizeLinear, {"dequantizelinear_int8_f32", &create_dequantize_act});
 }
 
 }  // namespace qe

@@ -257,7 +257,11 @@ void qmax_pool_ref(const PoolParams& p, bool is_signed, const void* x, void* y, 
   }
 }
 
-void qmax_pool(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1) {
+void qmax_pool(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1, IsaLevel level) {
+  if (level >= IsaLevel::kAvx512 && qmax_pool_s2_avx512_supports(p)) {
+    qmax_pool_s2_avx512(p, is_signed, x, y, p0, p1);
+    return;
+  }
   if (p.stride[2] == 2) {
     if (is_signed) {
       max_pool_rows_s2<int8_t>(p, static_cast<const int8_t*>(x), static_cast<int8_t*>(y), p0, p1);

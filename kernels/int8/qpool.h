@@ -24,10 +24,15 @@
 
 namespace qe::kernels {
 
-// Max pool, planes [p0, p1): the reference (max_pool_ref<u8/s8>) and a tap-outer loop whose
-// inner loop runs along the output row (vectorised by the compiler for stride 1).
+// Max pool, planes [p0, p1): the reference (max_pool_ref<u8/s8>) and the fast form at `level`:
+// a tap-outer loop whose inner loop runs along the output row (vectorised by the compiler for
+// stride 1), an even/odd split for W stride 2, and at kAvx512 and above qmax_pool_s2_avx512
+// for W stride 2 with W dilation 1.
 void qmax_pool_ref(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1);
-void qmax_pool(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1);
+void qmax_pool(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1,
+               IsaLevel level = cpu_features().level);
+inline bool qmax_pool_s2_avx512_supports(const PoolParams& p) { return p.stride[2] == 2 && p.dilation[2] == 1; }
+void qmax_pool_s2_avx512(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1);
 
 struct QPoolQuant {
   bool in_signed = false;

@@ -23,6 +23,23 @@ void quantize_act_ref(const float* x, void* y, int64_t n, const QuantizeActArgs&
   }
 }
 
+namespace {
+
+template <typename T>
+void dequantize_bytes(const T* q, float* y, int64_t n, int32_t zp, float s) {
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zp) * s;
+}
+
+}  // namespace
+
+void dequantize_act(const void* q, float* y, int64_t n, const QuantizeActArgs& a) {
+  if (a.is_signed) {
+    dequantize_bytes(static_cast<const int8_t*>(q), y, n, a.zero_point, a.scale);
+  } else {
+    dequantize_bytes(static_cast<const uint8_t*>(q), y, n, a.zero_point, a.scale);
+  }
+}
+
 QuantizeActFn quantize_act_ukernel(IsaLevel level) {
   if (level > cpu_features().level) return nullptr;
   switch (level) {

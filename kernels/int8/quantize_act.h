@@ -25,4 +25,9 @@ using QuantizeActFn = void (*)(const float* x, void* y, int64_t n, const Quantiz
 // The form for exactly `level` (quantize_act_ref for kScalar); nullptr above what the machine runs.
 QuantizeActFn quantize_act_ukernel(IsaLevel level);
 
+// Region exit, the inverse (ONNX DequantizeLinear, per tensor): y = fp32(q - zp) * s. q - zp is
+// exact in fp32 and there is one multiply, so any vectorisation gives dequantize_linear_ref's
+// values bit for bit; one portable loop, which the compiler vectorises.
+void dequantize_act(const void* q, float* y, int64_t n, const QuantizeActArgs& a);
+
 }  // namespace qe::kernels
