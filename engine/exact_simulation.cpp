@@ -34,8 +34,7 @@ std::vector<PoolRewrite> direct_pools(const Graph& g, const std::vector<NodeId>&
   std::vector<PoolRewrite> out;
   for (NodeId id : order) {
     const Node& n = g.node(id);
-    if (!n.alive || n.op != OpKind::kFakeQuant || n.inputs.empty() || n.inputs[0] == kNoValue) continue;
-    if (g.value(n.inputs[0]).is_constant() || !lowering::activation_grid(g, id).grid) continue;
+    if (!lowering::is_integer_activation_quantizer(g, n)) continue;
     std::string reason;
     auto dp = lowering::direct_pool(g, n.inputs[0], &reason);
     if (!dp) continue;

@@ -82,6 +82,11 @@ GridOrReason activation_grid(const Graph& g, NodeId fq) {
   return {grid, ""};
 }
 
+bool is_integer_activation_quantizer(const Graph& g, const Node& n) {
+  return n.alive && n.op == OpKind::kFakeQuant && !n.inputs.empty() && n.inputs[0] != kNoValue &&
+         !g.value(n.inputs[0]).is_constant() && activation_grid(g, n.id).grid.has_value();
+}
+
 WeightsOrReason integer_weights(const Graph& g, ValueId w, int channel_axis) {
   const Value& wv = g.value(w);
   if (wv.producer == kNoNode) return {std::nullopt, "weights are not quantized"};

@@ -49,6 +49,9 @@ struct GridOrReason {
 };
 GridOrReason activation_grid(const Graph& g, NodeId fake_quant);
 
+// An activation FakeQuant (of a computed value, not of a constant) that has an integer grid.
+bool is_integer_activation_quantizer(const Graph& g, const Node& n);
+
 // Integer weights of a constant quantized by a FakeQuant node (w = q * scale[c], zero points 0),
 // with `channel_axis` the axis that per-channel scales must run along.
 struct IntWeights {

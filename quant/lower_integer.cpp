@@ -138,8 +138,7 @@ class Lowering {
   bool absorbed_by_quantizer(ValueId out) {
     const Node* c = single_consumer(out);
     if (c && lowering::clamp_bounds(g_, *c)) c = single_consumer(c->outputs[0]);
-    return c && c->op == OpKind::kFakeQuant && c->inputs[0] != kNoValue &&
-           lowering::activation_grid(g_, c->id).grid.has_value() && !g_.value(c->inputs[0]).is_constant();
+    return c && lowering::is_integer_activation_quantizer(g_, *c);
   }
 
   Status visit_fake_quant(NodeId id) {

@@ -144,17 +144,19 @@ Result<std::unique_ptr<OpKernel>> create_qglobal_avg_pool(const BindContext& ctx
   q.out_signed = ctx.output(0).dtype == DType::kI8;
   q.in_zero_point = static_cast<int32_t>(zin);
   QE_ASSIGN_OR_RETURN(q.mode, read_requant_mode(at));
-  q.global = make_requant_multiplier(m);
-  if (ctx.output(0).dtype == DType::kF32) {
-    q.float_out = true;  // the exact simulation's pool: the dequantized window mean
-  } else if (at.has("y_scale")) {
+  if (at.has("y_scale") && ctx.output(0).dtype != DType::kF32) {
     // A pool quantized directly: divide by y_scale as the simulation's quantizer does.
     QE_ASSIGN_OR_RETURN(QOutParams o, read_qout_params(ctx, {static_cast<double>(m)}));
     q.global = o.mult[0];
     q.out = o.out;
   } else {
-    // Under a Trunc: the multiplier maps the window sum onto the output grid by itself.
-    QE_ASSIGN_OR_RETURN(q.out, read_int_output(ctx));
+    // fp32 output: the exact simulation's pool, the dequantized window mean. Under a Trunc: the
+    // multiplier maps the window sum onto the output grid by itself.
+    q.global = make_requant_multiplier(m);
+    q.float_out = ctx.output(0).dtype == DType::kF32;
+    if (!q.float_out) {
+      QE_ASSIGN_OR_RETURN(q.out, read_int_output(ctx));
+    }
   }
   const Shape& x = ctx.input(0).shape;
   const int64_t planes = x[0] * x[1];

@@ -11,19 +11,6 @@ namespace qe::kernels {
 
 namespace {
 
-// Taps of one axis for output o whose input position lies in [lo, hi): first index and count.
-struct Taps {
-  int64_t first, count;
-};
-Taps taps_in(int64_t o, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t lo, int64_t hi) {
-  const int64_t start = o * stride - pad;
-  int64_t first = 0;
-  if (start < lo) first = (lo - start + dil - 1) / dil;
-  int64_t last = k;
-  if (start + (k - 1) * dil >= hi) last = hi - start <= 0 ? 0 : (hi - start + dil - 1) / dil;
-  return {first, std::max<int64_t>(0, last - first)};
-}
-
 // Outputs [lo, hi) of a row of n whose tap at offset `off` (= j * dil - pad) reads inside [0, in).
 void valid_outputs(int64_t off, int64_t stride, int64_t in, int64_t n, int64_t& lo, int64_t& hi) {
   lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
@@ -36,7 +23,7 @@ void valid_outputs(int64_t off, int64_t stride, int64_t in, int64_t n, int64_t& 
 // (od, oh), then each kernel column j, calling f(src, lo, hi) with outputs ow in [lo, hi) reading
 // src[ow * stride_w] (taps that fall into the W padding are already excluded from [lo, hi)).
 template <typename T, typename F>
-void for_each_tap(const PoolParams& p, const T* xp, int64_t od, int64_t oh, const Taps& rd, const Taps& rh, F&& f) {
+void for_each_tap(const PoolParams& p, const T* xp, int64_t od, int64_t oh, const PoolTaps& rd, const PoolTaps& rh, F&& f) {
   const int64_t oW = p.out[2], iW = p.in[2], sw = p.stride[2];
   for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
     const int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
@@ -59,7 +46,7 @@ int64_t window_count(const PoolParams& p, int64_t od, int64_t oh, int64_t ow) {
   for (int a = 0; a < 3; ++a) {
     const int64_t lo = p.count_include_pad ? -p.pad[a] : 0;
     const int64_t hi = p.count_include_pad ? p.in[a] + p.pad_end[a] : p.in[a];
-    count *= taps_in(o[a], p.stride[a], p.pad[a], p.dilation[a], p.kernel[a], lo, hi).count;
+    count *= pool_taps(o[a], p.stride[a], p.pad[a], p.dilation[a], p.kernel[a], lo, hi).count;
   }
   return count;
 }
@@ -71,9 +58,9 @@ void max_pool_rows(const PoolParams& p, const T* x, T* y, int64_t p0, int64_t p1
     const T* xp = x + pl * p.in_size();
     T* yp = y + pl * p.out_size();
     for (int64_t od = 0; od < p.out[0]; ++od) {
-      const Taps rd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
+      const PoolTaps rd = pool_taps(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
       for (int64_t oh = 0; oh < p.out[1]; ++oh) {
-        const Taps rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
+        const PoolTaps rh = pool_taps(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
         T* out = yp + (od * p.out[1] + oh) * oW;
         std::fill(out, out + oW, std::numeric_limits<T>::lowest());
         for_each_tap(p, xp, od, oh, rd, rh, [&](const T* src, int64_t lo, int64_t hi) {
@@ -99,9 +86,9 @@ void max_pool_rows_s2(const PoolParams& p, const T* x, T* y, int64_t p0, int64_t
     const uint8_t* xp = reinterpret_cast<const uint8_t*>(x) + pl * p.in_size();
     uint8_t* yp = reinterpret_cast<uint8_t*>(y) + pl * p.out_size();
     for (int64_t od = 0; od < p.out[0]; ++od) {
-      const Taps rd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
+      const PoolTaps rd = pool_taps(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
       for (int64_t oh = 0; oh < p.out[1]; ++oh) {
-        const Taps rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
+        const PoolTaps rh = pool_taps(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
         uint8_t* dst = yp + (od * p.out[1] + oh) * oW;
         if (rd.count == 0 || rh.count == 0) {  // no input row in the window: the lowest value
           std::fill(dst, dst + oW, static_cast<uint8_t>(0x00 ^ kFlip));
@@ -187,9 +174,9 @@ void avg_pool_rows(const PoolParams& p, const QPoolQuant& q, const T* x, void* y
   for (int64_t pl = p0; pl < p1; ++pl) {
     const T* xp = x + pl * p.in_size();
     for (int64_t od = 0; od < p.out[0]; ++od) {
-      const Taps rd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
+      const PoolTaps rd = pool_taps(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
       for (int64_t oh = 0; oh < p.out[1]; ++oh) {
-        const Taps rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
+        const PoolTaps rh = pool_taps(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
         for (int64_t c0 = 0; c0 < oW; c0 += kChunk) {
           const int64_t c1 = std::min(oW, c0 + kChunk);
           std::fill(acc, acc + (c1 - c0), 0);

@@ -31,7 +31,13 @@ namespace qe::kernels {
 void qmax_pool_ref(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1);
 void qmax_pool(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1,
                IsaLevel level = cpu_features().level);
-inline bool qmax_pool_s2_avx512_supports(const PoolParams& p) { return p.stride[2] == 2 && p.dilation[2] == 1; }
+// W stride 2 and dilation 1, with rows short enough for its stack row buffer (the widest model
+// rows are a few hundred bytes; wider ones take the portable form).
+constexpr int64_t kQMaxPoolS2RowBytes = 4096;
+static inline bool qmax_pool_s2_avx512_supports(const PoolParams& p) {
+  return p.stride[2] == 2 && p.dilation[2] == 1 && p.in[2] <= 2048 && p.out[2] <= 1024 && p.kernel[2] <= 256 &&
+         p.pad[2] <= 256;
+}
 void qmax_pool_s2_avx512(const PoolParams& p, bool is_signed, const void* x, void* y, int64_t p0, int64_t p1);
 
 struct QPoolQuant {

@@ -10,20 +10,6 @@ namespace qe::kernels {
 
 namespace {
 
-// Taps of one axis for output position o: the first tap index and the count whose input
-// position lies in [lo, hi).
-struct TapRange {
-  int64_t first, count;
-};
-TapRange taps_in(int64_t o, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t lo, int64_t hi) {
-  int64_t start = o * stride - pad;
-  int64_t first = 0;
-  if (start < lo) first = (lo - start + dil - 1) / dil;
-  int64_t last = k;  // exclusive
-  if (start + (k - 1) * dil >= hi) last = hi - start <= 0 ? 0 : (hi - start + dil - 1) / dil;
-  return {first, std::max<int64_t>(0, last - first)};
-}
-
 }  // namespace
 
 template <typename T>
@@ -33,11 +19,11 @@ void max_pool_ref(const PoolParams& p, const T* x, T* y, int64_t p0, int64_t p1)
     const T* xp = x + pl * in_size;
     T* yp = y + pl * out_size;
     for (int64_t od = 0; od < p.out[0]; ++od) {
-      TapRange rd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
+      PoolTaps rd = pool_taps(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
       for (int64_t oh = 0; oh < p.out[1]; ++oh) {
-        TapRange rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
+        PoolTaps rh = pool_taps(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
         for (int64_t ow = 0; ow < p.out[2]; ++ow) {
-          TapRange rw = taps_in(ow, p.stride[2], p.pad[2], p.dilation[2], p.kernel[2], 0, p.in[2]);
+          PoolTaps rw = pool_taps(ow, p.stride[2], p.pad[2], p.dilation[2], p.kernel[2], 0, p.in[2]);
           T m = std::numeric_limits<T>::lowest();
           for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
             int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
@@ -64,14 +50,14 @@ void avg_pool_f32_ref(const PoolParams& p, const float* x, float* y, int64_t p0,
     const float* xp = x + pl * in_size;
     float* yp = y + pl * out_size;
     for (int64_t od = 0; od < p.out[0]; ++od) {
-      TapRange rd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
-      TapRange cd = taps_in(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], -p.pad[0], p.in[0] + p.pad_end[0]);
+      PoolTaps rd = pool_taps(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], 0, p.in[0]);
+      PoolTaps cd = pool_taps(od, p.stride[0], p.pad[0], p.dilation[0], p.kernel[0], -p.pad[0], p.in[0] + p.pad_end[0]);
       for (int64_t oh = 0; oh < p.out[1]; ++oh) {
-        TapRange rh = taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
-        TapRange ch =
-            taps_in(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], -p.pad[1], p.in[1] + p.pad_end[1]);
+        PoolTaps rh = pool_taps(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], 0, p.in[1]);
+        PoolTaps ch =
+            pool_taps(oh, p.stride[1], p.pad[1], p.dilation[1], p.kernel[1], -p.pad[1], p.in[1] + p.pad_end[1]);
         for (int64_t ow = 0; ow < p.out[2]; ++ow) {
-          TapRange rw = taps_in(ow, p.stride[2], p.pad[2], p.dilation[2], p.kernel[2], 0, p.in[2]);
+          PoolTaps rw = pool_taps(ow, p.stride[2], p.pad[2], p.dilation[2], p.kernel[2], 0, p.in[2]);
           float sum = 0.f;
           for (int64_t kd = rd.first; kd < rd.first + rd.count; ++kd) {
             int64_t id = od * p.stride[0] - p.pad[0] + kd * p.dilation[0];
@@ -85,8 +71,8 @@ void avg_pool_f32_ref(const PoolParams& p, const float* x, float* y, int64_t p0,
           }
           int64_t count;
           if (p.count_include_pad) {
-            TapRange cw =
-                taps_in(ow, p.stride[2], p.pad[2], p.dilation[2], p.kernel[2], -p.pad[2], p.in[2] + p.pad_end[2]);
+            PoolTaps cw =
+                pool_taps(ow, p.stride[2], p.pad[2], p.dilation[2], p.kernel[2], -p.pad[2], p.in[2] + p.pad_end[2]);
             count = cd.count * ch.count * cw.count;
           } else {
             count = rd.count * rh.count * rw.count;

@@ -29,6 +29,19 @@ struct PoolParams {
   int64_t out_size() const { return out[0] * out[1] * out[2]; }
 };
 
+// Taps of one axis for output position o whose input position lies in [lo, hi): the first kernel
+// index and the count. Shared by every pool kernel, including the per-ISA translation units;
+// `static` so that a copy compiled there with ISA flags is never the one baseline code links to.
+struct PoolTaps {
+  int64_t first, count;
+};
+static inline PoolTaps pool_taps(int64_t o, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t lo, int64_t hi) {
+  const int64_t start = o * stride - pad;
+  const int64_t first = start < lo ? (lo - start + dil - 1) / dil : 0;
+  const int64_t last = start + (k - 1) * dil >= hi ? (hi - start <= 0 ? 0 : (hi - start + dil - 1) / dil) : k;
+  return {first, last > first ? last - first : 0};
+}
+
 // Planes [p0, p1). Max pool ignores padding (a window with no input element gives the
 // lowest value of T); average pool divides by the taps inside the input, or inside the
 // padded extent with count_include_pad.

@@ -35,12 +35,9 @@ static inline void interior_range(int64_t out, int64_t stride, int64_t pad, int6
   if (last < first) last = first;
 }
 
-// Taps of output o whose position lies in [lo, hi) (the reference's TapRange).
+// Taps of output o whose position lies in [lo, hi).
 static inline int64_t tap_count(int64_t o, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t lo, int64_t hi) {
-  int64_t start = o * stride - pad;
-  int64_t first = start < lo ? (lo - start + dil - 1) / dil : 0;
-  int64_t last = start + (k - 1) * dil >= hi ? (hi - start <= 0 ? 0 : (hi - start + dil - 1) / dil) : k;
-  return last > first ? last - first : 0;
+  return pool_taps(o, stride, pad, dil, k, lo, hi).count;
 }
 
 constexpr int kMaxRows = 64;     // (d, h) taps of one window
