@@ -8,6 +8,7 @@
 //   gemm_f32:    the packed float GEMM as the float conv uses it (weights prepacked, B in place).
 //   qconv:       the int8 conv with its real geometry (im2col packing included) on the k x k and
 //                strided 1x1 convs of ResNet18@224 and MobileNetV2@224's stem, int8 weights.
+//   qim2col:     the im2col packer alone on the qconv shapes, AVX-512 interleave vs VBMI permute.
 //   gemv_int4_vs_int8: kFc at M = 1, K = N = 4096 on one thread, both weight types in turn;
 //                int4_speedup = int8 time / int4 time (int4 reads half the weight bytes). /warm:
 //                each call timed after two untimed ones (weights in L3); /cold: the caches
@@ -219,7 +220,7 @@ const ConvShape kConvShapes[] = {
     {"resnet18_l4_ds1x1s2", 256, 512, 14, 1, 2, 0},   {"mnv2_stem_3x3s2", 3, 32, 224, 3, 2, 1},
 };
 
-void bm_qconv(benchmark::State& state, ConvShape s, int threads) {
+QConvParams conv_params(const ConvShape& s) {
   QConvParams p;
   p.in_channels = s.cin;
   p.out_channels = s.cout;
@@ -228,6 +229,11 @@ void bm_qconv(benchmark::State& state, ConvShape s, int threads) {
   p.stride[1] = p.stride[2] = s.stride;
   p.pad[1] = p.pad[2] = s.pad;
   for (int i = 1; i < 3; ++i) p.out[i] = (p.in[i] + 2 * p.pad[i] - p.kernel[i]) / p.stride[i] + 1;
+  return p;
+}
+
+void bm_qconv(benchmark::State& state, ConvShape s, int threads) {
+  const QConvParams p = conv_params(s);
   const int64_t K = p.gemm_k();
   std::vector<uint8_t> wbytes(static_cast<size_t>(s.cout * K));
   for (size_t i = 0; i < wbytes.size(); ++i) wbytes[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
@@ -257,6 +263,33 @@ void bm_qconv(benchmark::State& state, ConvShape s, int threads) {
   }
   set_counters(state, GemmShape{false, s.cout, p.out_size(), K, s.name}, threads);
   state.SetLabel(qgemm_isa()->name);
+}
+
+// The im2col packer alone, over one image in the pixel ranges of the conv's GEMM tasks (1 thread),
+// in its AVX-512 interleave form or its VBMI byte-permute form. GB/s = packed bytes per second.
+void bm_qim2col(benchmark::State& state, ConvShape s, bool permute) {
+  if (permute && !(cpu_features().avx512 && cpu_features().avx512_vbmi)) {
+    state.SkipWithError("no AVX-512 VBMI");
+    return;
+  }
+  const QConvParams p = conv_params(s);
+  std::vector<uint8_t> x(static_cast<size_t>(s.cin * p.in_size()));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(i * 40503u >> 7);
+  QConvInput in;
+  in.x = x.data();
+  in.zero_point = 7;
+  QConvPlan plan = plan_qconv(p, 1);
+  plan.pack_permute = permute;
+  const QIm2colPacker packer(plan, in);
+  const int64_t quads = plan.gemm.quads, P = p.out_size(), nc = plan.gemm.nc;
+  AlignedBuffer buf(static_cast<size_t>((nc + 15) / 16 * quads * 64));
+  for (auto _ : state) {
+    for (int64_t r0 = 0; r0 < P; r0 += nc) packer.pack(0, r0, std::min(nc, P - r0), quads, static_cast<uint8_t*>(buf.data()));
+    benchmark::DoNotOptimize(buf.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>((P + 15) / 16 * 16 * quads * 4) * 1e-9 *
+                                                  static_cast<double>(state.iterations()),
+                                              benchmark::Counter::kIsRate);
 }
 
 // One kFc GEMV setup per weight type.
@@ -380,6 +413,13 @@ int main(int argc, char** argv) {
                                    threads)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
+    }
+  }
+  for (const ConvShape& s : kConvShapes) {
+    for (bool permute : {false, true}) {
+      benchmark::RegisterBenchmark(("qim2col/" + s.name + (permute ? "/permute" : "/interleave")).c_str(), bm_qim2col,
+                                   s, permute)
+          ->Unit(benchmark::kMicrosecond);
     }
   }
   for (bool cold : {false, true}) {

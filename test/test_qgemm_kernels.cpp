@@ -467,11 +467,14 @@ TEST_CASE("qconv im2col: fast packer matches the lane-by-lane packer on any pixe
       in.x = x.data();
       in.is_signed = is_signed;
       in.zero_point = static_cast<int32_t>(is_signed ? r.uni(-128, 127) : r.uni(0, 255));
-      std::vector<IsaLevel> levels = {IsaLevel::kScalar};
-      if (cpu_features().avx512) levels.push_back(IsaLevel::kAvx512);
-      for (IsaLevel level : levels) {
+      // Each vector form of the packer: scalar, AVX-512 interleave, AVX-512 VBMI byte permutes.
+      std::vector<std::pair<IsaLevel, bool>> forms = {{IsaLevel::kScalar, false}};
+      if (cpu_features().avx512) forms.push_back({IsaLevel::kAvx512, false});
+      if (cpu_features().avx512 && cpu_features().avx512_vbmi) forms.push_back({IsaLevel::kAvx512, true});
+      for (const auto& [level, permute] : forms) {
       QConvPlan plan = plan_qconv(p, 1);
       plan.pack_level = level;
+      plan.pack_permute = permute;
       const QIm2colPacker packer(plan, in);
       const int64_t K = p.gemm_k(), quads = (K + 3) / 4, P = p.out_size();
       for (int trial = 0; trial < 6; ++trial) {
@@ -485,7 +488,7 @@ TEST_CASE("qconv im2col: fast packer matches the lane-by-lane packer on any pixe
           const int64_t panel = i / (quads * 64), q = i / 64 % quads, lane = i % 64 / 4, j = i % 4;
           if (panel * 16 + lane >= rc || q * 4 + j >= K) continue;  // padding lanes / K rows hold anything
           if (got[static_cast<size_t>(i)] != want[static_cast<size_t>(i)]) {
-            FAIL(isa_level_name(level) << " conv " << cc.cin << " " << cc.h << "x" << cc.w << " k" << cc.k << " s"
+            FAIL(isa_level_name(level) << (permute ? " permute" : "") << " conv " << cc.cin << " " << cc.h << "x" << cc.w << " k" << cc.k << " s"
                                        << cc.stride << " r0=" << r0 << " rc=" << rc << ": pixel "
                                        << r0 + panel * 16 + lane << " k " << q * 4 + j);
           }

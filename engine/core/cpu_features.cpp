@@ -14,6 +14,7 @@ CpuFeatures detect() {
   f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   f.avx512_vnni = f.avx512 && __builtin_cpu_supports("avx512vnni");
+  f.avx512_vbmi = f.avx512 && __builtin_cpu_supports("avx512vbmi");
 #endif
   IsaLevel level = IsaLevel::kScalar;
   if (f.avx2) level = IsaLevel::kAvx2;
@@ -50,7 +51,8 @@ const char* isa_level_name(IsaLevel level) {
 std::string cpu_features_string() {
   const auto& f = cpu_features();
   std::string s = std::string("isa=") + isa_level_name(f.level) + " (avx2=" + (f.avx2 ? "1" : "0") +
-                  " avx512=" + (f.avx512 ? "1" : "0") + " avx512_vnni=" + (f.avx512_vnni ? "1" : "0") + ")";
+                  " avx512=" + (f.avx512 ? "1" : "0") + " avx512_vnni=" + (f.avx512_vnni ? "1" : "0") +
+                  " avx512_vbmi=" + (f.avx512_vbmi ? "1" : "0") + ")";
   return s;
 }
 

@@ -12,6 +12,7 @@ struct CpuFeatures {
   bool avx2 = false;        // with FMA and F16C
   bool avx512 = false;      // F + BW + VL + DQ
   bool avx512_vnni = false;
+  bool avx512_vbmi = false;  // byte permutes (vpermb); used with the AVX-512 level, not a level
   bool avx_vnni = false;
   IsaLevel level = IsaLevel::kScalar;  // highest usable level after the QENGINE_ISA cap
 };

@@ -57,6 +57,7 @@ struct QConvPlan {
   QGemmPlan gemm;                 // M = Cout_g, N = output positions, K, batch = images x groups
   bool pointwise = false;
   IsaLevel pack_level = IsaLevel::kScalar;  // of the im2col packer's vector steps (cpu_features().level)
+  bool pack_permute = false;      // AVX-512 VBMI byte-permute packing (pack_level >= kAvx512 and the CPU has it)
   std::vector<int32_t> tap_c;     // per K row: input channel within the group
   std::vector<int32_t> tap_d, tap_h, tap_w;  // per K row: kernel offsets times the dilation
   int64_t scratch_bytes() const { return gemm.scratch_bytes(); }
@@ -70,6 +71,12 @@ void qconv(const QConvPlan& plan, ThreadPool& pool, const QConvWeights& w, const
 // 4 rows of 64 bytes, XOR `flip`, interleaved into 4 panels of 16 lanes x 4 bytes, panel i at
 // dst + i * panel_stride (the 64-pixel form of qinterleave4x16; AVX-512BW).
 void qinterleave4x64_avx512(const uint8_t* const rows[4], uint8_t flip, uint8_t* dst, int64_t panel_stride);
+
+// One quad (4 K rows) of every 16-pixel panel of a chunk, straight from the bands: panel i's
+// lane l of K row j is src[j][base[i] + idx[64 i + 4 l + j]], XOR `flip`, stored at
+// dst + i * panel_stride. Every src[j] + base[i] must have 64 readable bytes. AVX-512 VBMI.
+void qim2col_quad_permute_avx512(const uint8_t* const src[4], const int64_t* base, const uint8_t* idx,
+                                 int64_t panels, uint8_t flip, uint8_t* dst, int64_t panel_stride);
 
 // im2col panels of one (image, group): exposed for tests and benchmarks.
 class QIm2colPacker final : public QActPacker {

@@ -30,4 +30,23 @@ void qinterleave4x64_avx512(const uint8_t* const rows[4], uint8_t flip, uint8_t*
   _mm512_storeu_si512(dst + 3 * panel_stride, _mm512_shuffle_i32x4(t2, t3, 0xDD));
 }
 
+// Each K row's 16 bytes per panel lie within 64 bytes of the band (the packer checks), so one
+// vpermb per row gathers them, into the byte positions of that row only (merge masking), and
+// the four rows leave the quads already interleaved: no per-output-row copies, no transpose.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void qim2col_quad_permute_avx512(
+    const uint8_t* const src[4], const int64_t* base, const uint8_t* idx, int64_t panels, uint8_t flip, uint8_t* dst,
+    int64_t panel_stride) {
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+  constexpr __mmask64 kRow0 = 0x1111111111111111ull;
+  for (int64_t i = 0; i < panels; ++i, dst += panel_stride) {
+    const int64_t o = base[i];
+    const __m512i ix = _mm512_loadu_si512(idx + 64 * i);
+    __m512i v = _mm512_maskz_permutexvar_epi8(kRow0, ix, _mm512_loadu_si512(src[0] + o));
+    v = _mm512_mask_permutexvar_epi8(v, kRow0 << 1, ix, _mm512_loadu_si512(src[1] + o));
+    v = _mm512_mask_permutexvar_epi8(v, kRow0 << 2, ix, _mm512_loadu_si512(src[2] + o));
+    v = _mm512_mask_permutexvar_epi8(v, kRow0 << 3, ix, _mm512_loadu_si512(src[3] + o));
+    _mm512_storeu_si512(dst, _mm512_xor_si512(v, f));
+  }
+}
+
 }  // namespace qe::kernels
