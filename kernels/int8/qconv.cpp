@@ -220,8 +220,9 @@ void QIm2colPacker::pack(int64_t item, int64_t r0, int64_t rc, int64_t quads, ui
         }
       }
     }
-    // Lanes past the chunk end still go through the interleave: give them defined bytes.
-    std::memset(rows, pad, static_cast<size_t>(4 * (kChunk + 32)));
+    // Lanes past the chunk end still go through the interleave: give them defined bytes (the
+    // permute form reads the bands only).
+    if (!permute) std::memset(rows, pad, static_cast<size_t>(4 * (kChunk + 32)));
     for (int64_t q = 0; q < quads; ++q) {
       const uint8_t* rp[4];
       for (int j = 0; j < 4; ++j) {
