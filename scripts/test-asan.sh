@@ -11,7 +11,9 @@ regex="${2:-}"
 jobs="${JOBS:-$(nproc)}"
 export QENGINE_SHARED="${QENGINE_SHARED:-$(cd "$root/.." && pwd)/shared}"
 
-flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
+# -g1: line tables only, enough for the file:line of every frame in a report, and about 30% less
+# compile time than -g (CI builds this tree from scratch).
+flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g1"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQENGINE_BUILD_BENCHMARKS=OFF \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 $flags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 $flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
