@@ -1,6 +1,7 @@
 // A fixed-size pool whose workers sleep on a condition variable when idle. The machines this
 // runs on are small and shared, and a pool that spins collapses under contention, so a
-// worker only polls for a few microseconds after finishing a job before it blocks.
+// worker polls only briefly after finishing a job before it blocks: 150 us while the process
+// is rarely preempted (waking a blocked worker costs tens of microseconds), 20 us otherwise.
 #pragma once
 
 #include <atomic>
