@@ -46,9 +46,11 @@ inline int64_t involuntary_switches() {
   return -1;
 }
 
-// One worker's poll window, re-decided at most every kProbeIntervalNs.
+// One worker's poll window, re-decided at most every kProbeIntervalNs and published to `shared`
+// (the caller's wait for the workers uses it too).
 class SpinWindow {
  public:
+  explicit SpinWindow(std::atomic<int64_t>& shared) : shared_(shared) {}
   int64_t ns() const { return window_ns_; }
   void after_job() {
     const int64_t now = wall_ns();
@@ -57,11 +59,13 @@ class SpinWindow {
     const bool calm = switches >= 0 && switches_ >= 0 &&
                       (switches - switches_) * 1'000'000'000 <= kCalmSwitchesPerSecond * (now - probe_ns_);
     window_ns_ = calm ? kLongSpinNs : kShortSpinNs;
+    shared_.store(window_ns_, std::memory_order_relaxed);
     probe_ns_ = now;
     switches_ = switches;
   }
 
  private:
+  std::atomic<int64_t>& shared_;
   int64_t window_ns_ = kShortSpinNs;
   int64_t probe_ns_ = wall_ns();
   int64_t switches_ = involuntary_switches();
@@ -140,14 +144,22 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   // can take tens of microseconds on a busy machine) finds the job closed and goes back to sleep.
   std::unique_lock<std::mutex> lock(mutex_);
   job_open_ = false;
-  done_.wait(lock, [this] { return running_workers_ == 0; });
+  if (running_workers_.load(std::memory_order_acquire) != 0) {
+    // A worker that joined is finishing its last chunk. Poll for it before blocking: a blocked
+    // caller is as slow to wake as a blocked worker.
+    lock.unlock();
+    const int64_t until = wall_ns() + poll_ns_.load(std::memory_order_relaxed);
+    while (running_workers_.load(std::memory_order_acquire) != 0 && wall_ns() < until) cpu_relax();
+    lock.lock();
+  }
+  done_.wait(lock, [this] { return running_workers_.load(std::memory_order_acquire) == 0; });
   job_ = nullptr;
 }
 
 void ThreadPool::worker_loop() {
   t_inside_pool_job = true;  // nested parallel_for calls from a job run inline
   uint64_t seen = 0;
-  SpinWindow spin;
+  SpinWindow spin(poll_ns_);
   for (;;) {
     // Poll: back-to-back jobs (one per layer) then skip the sleep/wake round trip.
     const int64_t spin_until = wall_ns() + spin.ns();

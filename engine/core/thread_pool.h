@@ -46,7 +46,8 @@ class ThreadPool {
   uint64_t generation_ = 0;
   bool stop_ = false;
   bool job_open_ = false;    // the current job still accepts workers
-  int running_workers_ = 0;  // workers inside run_chunks() of the current job
+  std::atomic<int> running_workers_{0};  // workers inside run_chunks() of the current job (changed under mutex_)
+  std::atomic<int64_t> poll_ns_{20'000};   // the workers' current poll window, for the caller's wait
 
   // Current job.
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
