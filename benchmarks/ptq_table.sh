@@ -12,7 +12,8 @@
 # AdaRound, default 256), FMNIST_VAL_LIMIT (default 2000 of the 10,000 Fashion-MNIST val images;
 # ImageNet val always uses all 500), MODELS (glob filter, default *), CONFIGS (names, default
 # all), DATASETS (default "fmnist imagenet"), THREADS (per run, default all cores), JSONL (append
-# every run's JSON summary to this file).
+# every run's JSON summary to this file), METHODS and COMBOS (names of the rows and
+# combinations below to run, default all, "none" for none; "best" is chosen among the ones run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
@@ -55,7 +56,22 @@ combos=(
   "eq+adaround|--equalize --adaround --no-bias-correction"
   "eq+gpfq+mse-act|--equalize --gpfq --no-bias-correction --a-method mse"
   "eq+adaround+mse-act|--equalize --adaround --no-bias-correction --a-method mse"
+  "adaround+mse-w|--adaround --no-equalize --no-bias-correction --w-method mse"
 )
+# MSE weight ranges: at 4 bits the abs-max scale wastes grid points on a few large weights;
+# AdaRound only chooses up or down, so the scale it is given matters.
+keep_wanted() {  # wanted-names-or-empty array-name → filters the array in place
+  local wanted="$1" kept=() e
+  local -n arr="$2"
+  [ -n "$wanted" ] || return 0
+  for e in "${arr[@]}"; do [[ " $wanted " == *" ${e%%|*} "* ]] && kept+=("$e"); done
+  for e in $wanted; do  # "none" selects nothing; any other unknown name is a typo
+    [[ "$e" == none || " ${arr[*]%%|*} " == *" $e "* ]] || { echo "ptq_table: unknown $2 entry '$e'" >&2; exit 1; }
+  done
+  arr=("${kept[@]}")
+}
+keep_wanted "${METHODS:-}" methods
+keep_wanted "${COMBOS:-}" combos
 echo "| model | bits | method | float top-1 | quantized top-1 | Δ points | same top-1 | output SQNR dB | calibration s | peak MB |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 
@@ -97,7 +113,7 @@ run_model() {
         best_sqnr="$sqnr"; best_json="$json"; best_name="$mname"
       fi
     done
-    row "$name" "$bname" "best ($best_name)" "$best_json"
+    [ -z "$best_json" ] || row "$name" "$bname" "best ($best_name)" "$best_json"
   done
 }
 for m in "$shared"/models/$filter.onnx; do
