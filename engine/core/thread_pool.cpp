@@ -37,6 +37,13 @@ inline int64_t wall_ns() {
       .count();
 }
 
+// Polls while `busy()` holds, for at most `window_ns`.
+template <typename Busy>
+void poll_while(Busy busy, int64_t window_ns) {
+  const int64_t until = wall_ns() + window_ns;
+  while (busy() && wall_ns() < until) cpu_relax();
+}
+
 // -1 where the count is not available (then the window stays short).
 inline int64_t involuntary_switches() {
 #if defined(__linux__)
@@ -148,8 +155,8 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     // A worker that joined is finishing its last chunk. Poll for it before blocking: a blocked
     // caller is as slow to wake as a blocked worker.
     lock.unlock();
-    const int64_t until = wall_ns() + poll_ns_.load(std::memory_order_relaxed);
-    while (running_workers_.load(std::memory_order_acquire) != 0 && wall_ns() < until) cpu_relax();
+    poll_while([this] { return running_workers_.load(std::memory_order_acquire) != 0; },
+               poll_ns_.load(std::memory_order_relaxed));
     lock.lock();
   }
   done_.wait(lock, [this] { return running_workers_.load(std::memory_order_acquire) == 0; });
@@ -162,10 +169,7 @@ void ThreadPool::worker_loop() {
   SpinWindow spin(poll_ns_);
   for (;;) {
     // Poll: back-to-back jobs (one per layer) then skip the sleep/wake round trip.
-    const int64_t spin_until = wall_ns() + spin.ns();
-    while (published_generation_.load(std::memory_order_acquire) == seen && wall_ns() < spin_until) {
-      cpu_relax();
-    }
+    poll_while([&] { return published_generation_.load(std::memory_order_acquire) == seen; }, spin.ns());
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return generation_ != seen; });
