@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <set>
 
 #include "quant/mixed/backprop_internal.h"
@@ -21,10 +22,11 @@ class Backprop::Impl {
   virtual Result<LossGradient> gradient(const std::vector<Tensor>& inputs, const std::vector<int64_t>& labels) = 0;
   virtual Result<std::vector<Tensor>> hvp(const std::vector<Tensor>& inputs, const std::vector<int64_t>& labels,
                                           const std::vector<Tensor>& direction) = 0;
+  virtual Result<LossGradient> gradient_sampled(const std::vector<Tensor>& inputs, uint64_t seed) = 0;
   virtual Status set_weight(size_t index, const Tensor& value) = 0;
   virtual int num_threads() const = 0;
 
-  std::vector<std::string> weight_names;
+  std::vector<std::string> weight_names, activation_names;
   std::vector<Shape> weight_shapes;
 };
 
@@ -99,7 +101,7 @@ class Executor final : public Backprop::Impl, public Exec<T> {
  public:
   explicit Executor(int threads) : pool_(threads) {}
 
-  Status init(const Graph& g, const std::vector<std::string>& names) {
+  Status init(const Graph& g, const std::vector<std::string>& names, const std::vector<std::string>& activations) {
     if (g.outputs().empty()) return invalid_argument("backprop: the graph has no output");
     logits_ = g.outputs()[0];
     const NodeId last = g.value(logits_).producer;
@@ -153,14 +155,28 @@ class Executor final : public Backprop::Impl, public Exec<T> {
       weight_names.push_back(name);
       weight_shapes.push_back(val.constant.shape());
     }
+    watch_of_.assign(g.num_values(), -1);
+    for (const std::string& name : activations) {
+      ValueId v = g.find_value(name);
+      if (v == kNoValue) return not_found("backprop: no activation named '", name, "'");
+      if (g.value(v).is_constant()) return invalid_argument("backprop: activation '", name, "' is a constant");
+      if (!needed_value[static_cast<size_t>(v)]) {
+        return invalid_argument("backprop: activation '", name, "' does not influence output 0");
+      }
+      if (watch_of_[static_cast<size_t>(v)] >= 0) return invalid_argument("backprop: activation '", name, "' listed twice");
+      watch_of_[static_cast<size_t>(v)] = static_cast<int>(watched_.size());
+      watched_.push_back(v);
+      active_[static_cast<size_t>(v)] = true;
+      activation_names.push_back(name);
+    }
     for (NodeId id : order) {
       if (!needed_nodes.count(id)) continue;
       bool any = false;
       for (ValueId in : g.node(id).inputs) any |= in != kNoValue && active_[static_cast<size_t>(in)];
-      for (ValueId o : g.node(id).outputs) active_[static_cast<size_t>(o)] = any;
+      for (ValueId o : g.node(id).outputs) active_[static_cast<size_t>(o)] = any || watch_of_[static_cast<size_t>(o)] >= 0;
     }
     if (!active_[static_cast<size_t>(logits_)]) {
-      return invalid_argument("backprop: none of the listed weights influences output 0");
+      return invalid_argument("backprop: none of the listed weights or activations influences output 0");
     }
     for (NodeId id : order) {
       if (!needed_nodes.count(id)) continue;
@@ -230,7 +246,10 @@ class Executor final : public Backprop::Impl, public Exec<T> {
   Result<LossGradient> gradient(const std::vector<Tensor>& inputs, const std::vector<int64_t>& labels) override {
     tangent_ = false;
     LossGradient r;
+    activation_sq_.assign(watched_.size(), 0.0);
     QE_ASSIGN_OR_RETURN(r.loss, run(inputs, labels));
+    r.activation_squared_norms = activation_sq_;
+    r.labels = used_labels_;
     for (size_t i = 0; i < weights_.size(); ++i) {
       ValueState<T>& s = state(weights_[i]);
       if (s.g.empty()) s.g.assign(s.x.size(), T(0));
@@ -269,7 +288,25 @@ class Executor final : public Backprop::Impl, public Exec<T> {
     return out;
   }
 
+  Result<LossGradient> gradient_sampled(const std::vector<Tensor>& inputs, uint64_t seed) override {
+    sample_labels_ = true;
+    sample_rng_.seed(seed);
+    Result<LossGradient> r = gradient(inputs, {});
+    sample_labels_ = false;
+    return r;
+  }
+
  private:
+  // A watched activation's adjoint is complete once every consumer has run backward, which is
+  // just before its producer's backward (or after the last op for a graph input).
+  void collect_activation(ValueId v) {
+    const int k = watch_of_[static_cast<size_t>(v)];
+    if (k < 0) return;
+    double s = 0;
+    for (T g : state(v).g) s += static_cast<double>(g) * static_cast<double>(g);
+    activation_sq_[static_cast<size_t>(k)] = s;
+  }
+
   Result<double> run(const std::vector<Tensor>& inputs, const std::vector<int64_t>& labels) {
     release();
     if (inputs.size() != graph_inputs_.size()) {
@@ -279,6 +316,8 @@ class Executor final : public Backprop::Impl, public Exec<T> {
       ValueState<T>& s = state(graph_inputs_[i]);
       s.shape = inputs[i].shape();
       read_tensor(inputs[i], s.x);
+      // An active graph input is a watched activation; it has no tangent of its own.
+      if (tangent_ && active(graph_inputs_[i])) s.t.assign(s.x.size(), T(0));
     }
     for (auto& op : ops_) {
       Status st = op->forward(*this);
@@ -295,10 +334,14 @@ class Executor final : public Backprop::Impl, public Exec<T> {
     for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
       NodeOp<T>& op = **it;
       ValueState<T>& o = state(op.output());
+      if (!tangent_) collect_activation(op.output());
       if (!active(op.output()) || o.g.empty()) continue;
       op.backward(*this);
       o.g.clear();
       o.tg.clear();
+    }
+    if (!tangent_) {
+      for (ValueId v : graph_inputs_) collect_activation(v);
     }
     return loss;
   }
@@ -309,8 +352,12 @@ class Executor final : public Backprop::Impl, public Exec<T> {
     ValueState<T>& z = state(logits_);
     if (z.shape.rank() != 2) return invalid_argument("backprop: logits must be [N, classes], got ", z.shape.to_string());
     const int64_t n = z.shape[0], c = z.shape[1];
-    if (static_cast<int64_t>(labels.size()) != n) {
+    if (sample_labels_) {
+      used_labels_.assign(static_cast<size_t>(n), 0);
+    } else if (static_cast<int64_t>(labels.size()) != n) {
       return invalid_argument("backprop: ", labels.size(), " labels for a batch of ", n);
+    } else {
+      used_labels_ = labels;
     }
     for (size_t i = 0; i < labels.size(); ++i) {
       if (labels[i] < 0 || labels[i] >= c) {
@@ -328,10 +375,12 @@ class Executor final : public Backprop::Impl, public Exec<T> {
       for (int64_t j = 1; j < c; ++j) mx = std::max(mx, static_cast<double>(zi[j]));
       double sum = 0;
       for (int64_t j = 0; j < c; ++j) sum += p[static_cast<size_t>(j)] = std::exp(static_cast<double>(zi[j]) - mx);
-      loss += std::log(sum) + mx - zi[labels[static_cast<size_t>(i)]];
       for (double& v : p) v /= sum;
+      if (sample_labels_) used_labels_[static_cast<size_t>(i)] = draw_label(p);
+      const int64_t label = used_labels_[static_cast<size_t>(i)];
+      loss += std::log(sum) + mx - zi[label];
       for (int64_t j = 0; j < c; ++j) {
-        g[i * c + j] = static_cast<T>((p[static_cast<size_t>(j)] - (j == labels[static_cast<size_t>(i)] ? 1.0 : 0.0)) / n);
+        g[i * c + j] = static_cast<T>((p[static_cast<size_t>(j)] - (j == label ? 1.0 : 0.0)) / n);
       }
       if (tg) {
         double pz = 0;
@@ -342,6 +391,16 @@ class Executor final : public Backprop::Impl, public Exec<T> {
       }
     }
     return loss / static_cast<double>(n);
+  }
+
+  int64_t draw_label(const std::vector<double>& p) {
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(sample_rng_);
+    double cumulative = 0;
+    for (size_t j = 0; j < p.size(); ++j) {
+      cumulative += p[j];
+      if (u < cumulative) return static_cast<int64_t>(j);
+    }
+    return static_cast<int64_t>(p.size()) - 1;  // u beyond a cumulative sum just under 1
   }
 
   // Empties every per-batch array (constants keep x, weights x and t). The storage stays for
@@ -362,6 +421,12 @@ class Executor final : public Backprop::Impl, public Exec<T> {
 
   ThreadPool pool_;
   bool tangent_ = false;
+  std::vector<int> watch_of_;  // by value: index among watched_, or -1
+  std::vector<ValueId> watched_;
+  std::vector<double> activation_sq_;
+  bool sample_labels_ = false;
+  std::mt19937_64 sample_rng_;
+  std::vector<int64_t> used_labels_;
   ValueId logits_ = kNoValue;
   std::vector<ValueState<T>> states_;
   std::vector<bool> active_;
@@ -372,9 +437,9 @@ class Executor final : public Backprop::Impl, public Exec<T> {
 
 template <typename T>
 Result<std::unique_ptr<Backprop::Impl>> make_executor(const Graph& g, const std::vector<std::string>& weights,
-                                                      int threads) {
+                                                      const std::vector<std::string>& activations, int threads) {
   auto e = std::make_unique<Executor<T>>(threads);
-  QE_RETURN_IF_ERROR(e->init(g, weights));
+  QE_RETURN_IF_ERROR(e->init(g, weights, activations));
   return std::unique_ptr<Backprop::Impl>(std::move(e));
 }
 
@@ -390,13 +455,14 @@ Result<Backprop> Backprop::create(const Graph& g, std::vector<std::string> weigh
   if (weights.empty()) return invalid_argument("backprop: no weights to differentiate with respect to");
   const int threads = o.num_threads > 0 ? o.num_threads : default_thread_count();
   Result<std::unique_ptr<Impl>> impl = o.precision == BackpropPrecision::kFloat64
-                                           ? backprop::make_executor<double>(g, weights, threads)
-                                           : backprop::make_executor<float>(g, weights, threads);
+                                           ? backprop::make_executor<double>(g, weights, o.activations, threads)
+                                           : backprop::make_executor<float>(g, weights, o.activations, threads);
   if (!impl.is_ok()) return impl.status();
   return Backprop(std::move(impl).value());
 }
 
 const std::vector<std::string>& Backprop::weights() const { return impl_->weight_names; }
+const std::vector<std::string>& Backprop::activations() const { return impl_->activation_names; }
 const Shape& Backprop::weight_shape(size_t index) const { return impl_->weight_shapes[index]; }
 int Backprop::num_threads() const { return impl_->num_threads(); }
 
@@ -410,6 +476,11 @@ Result<std::vector<Tensor>> Backprop::hessian_vector_product(const std::vector<T
   return impl_->hvp(inputs, labels, direction);
 }
 
+Result<LossGradient> Backprop::gradient_sampled(const std::vector<Tensor>& inputs, uint64_t seed) {
+  return impl_->gradient_sampled(inputs, seed);
+}
+
 Status Backprop::set_weight(size_t index, const Tensor& value) { return impl_->set_weight(index, value); }
+
 
 }  // namespace qe

@@ -24,12 +24,18 @@ enum class BackpropPrecision { kFloat32, kFloat64 };
 struct BackpropOptions {
   int num_threads = 0;  // 0: default_thread_count()
   BackpropPrecision precision = BackpropPrecision::kFloat32;
+  // Activation values (graph inputs or node outputs, by name) whose gradients gradient()
+  // also reports, as squared norms: the activation term of HAWQ-V2's sensitivity.
+  std::vector<std::string> activations;
 };
 
 struct LossGradient {
   double loss = 0;
   // One per weight, the weight's shape; float32 or float64 as the Backprop's precision.
   std::vector<Tensor> gradients;
+  // One per activation of BackpropOptions::activations: Σ (dL/da)² over the batch's elements.
+  std::vector<double> activation_squared_norms;
+  std::vector<int64_t> labels;  // the labels the loss used (drawn ones for gradient_sampled)
 };
 
 // The inputs (one tensor per non-constant graph input, in graph order) and labels of a batch.
@@ -51,6 +57,7 @@ class Backprop {
   ~Backprop();
 
   const std::vector<std::string>& weights() const;
+  const std::vector<std::string>& activations() const;
   const Shape& weight_shape(size_t index) const;
   int num_threads() const;
 
@@ -62,6 +69,14 @@ class Backprop {
   Result<std::vector<Tensor>> hessian_vector_product(const std::vector<Tensor>& inputs,
                                                      const std::vector<int64_t>& labels,
                                                      const std::vector<Tensor>& direction);
+  // gradient() with each sample's label drawn from the model's own softmax output (a
+  // deterministic generator seeded with `seed`). For the mean loss of a batch of N, the
+  // expectation of N · activation_squared_norms[a] over the draws is the trace of the
+  // Gauss-Newton matrix Jᵀ (diag(p) − p pᵀ) J of activation a, per sample: the Fisher
+  // information, since diag(p) − p pᵀ = E_{y~p}[(e_y − p)(e_y − p)ᵀ]. Where everything after the
+  // activation is piecewise linear (Conv, Gemm, ReLU, Clip, MaxPool, Add, ...), it is the trace
+  // of the loss Hessian itself.
+  Result<LossGradient> gradient_sampled(const std::vector<Tensor>& inputs, uint64_t seed);
   // Replaces the value of weight `index` for later passes (numerical derivatives in tests,
   // what-if evaluation of a quantized weight). A float64 tensor keeps its precision in a
   // float64 Backprop.
