@@ -87,6 +87,13 @@ TEST_CASE("mixed: size budget on the demo model, reproduced by calibrate --confi
   for (const auto& l : report["layers"]) {
     CHECK(l["hessian_trace"].get<double>() > 0);
     CHECK(l["omega"]["4"].get<double>() > l["omega"]["8"].get<double>());
+    // HAWQ-V2's term for each conv's own quantized activation (the first conv's is the image);
+    // the classifier reads the pool's Trunc, which has no quantizer of its own.
+    REQUIRE(l.contains("activation") == (l["layer"] != "/fc/Gemm"));
+    if (l["layer"] == "/fc/Gemm") continue;
+    CHECK(l["activation_trace"].get<double>() > 0);
+    CHECK(l["activation_omega"]["4"].get<double>() > l["activation_omega"]["8"].get<double>());
+    CHECK(l["activation_omega"]["4"].get<double>() < l["omega"]["4"].get<double>());
   }
   CHECK(report["hutchinson_iterations"].get<int>() >= 1);
 
@@ -116,6 +123,22 @@ TEST_CASE("mixed: size budget on the demo model, reproduced by calibrate --confi
   CHECK(report3["sensitivity"] == "kl");
   CHECK(report3["rows"][0]["bops"].get<double>() <= report3["limits"]["bops"].get<double>());
   for (const auto& l : report3["layers"]) CHECK(l["output_kl"]["4"].get<double>() >= l["output_kl"]["8"].get<double>());
+  // HAWQ-V3's weights-only sensitivity: the file (measured with the activation term) is not
+  // reused; the weight traces are the same, Ω loses the activation term.
+  const fs::path outw = tmp.path() / "weights-only";
+  const CommandResult rw = run_qengine("mixed " + common + " --bops 0.25 --weights-only --json -o " + outw.string(), tmp);
+  INFO(rw.err);
+  REQUIRE(rw.exit_code == 0);
+  CHECK(rw.err.find("not reused") != std::string::npos);
+  const nlohmann::json reportw = read_json(outw / "mixed.json");
+  for (size_t i = 0; i < 4; ++i) {
+    const auto& l = reportw["layers"][i];
+    const auto& with = report["layers"][i];
+    CHECK_FALSE(l.contains("activation"));
+    CHECK(l["hessian_trace"] == with["hessian_trace"]);
+    const double act = with.contains("activation_omega") ? with["activation_omega"]["4"].get<double>() : 0.0;
+    CHECK(l["omega"]["4"].get<double>() == Approx(with["omega"]["4"].get<double>() - act));
+  }
   // A KL-only run skips the backward pass; its file cannot serve a Hessian run later.
   const fs::path kl_only = tmp.path() / "kl-only.json";
   const std::string kl_common = tiny_model() + " " + fmnist("calib") +

@@ -48,6 +48,7 @@ struct MixedArgs {
   std::string bits = "4,8";
   int pin_bits = 8;
   bool no_pin = false;
+  bool weights_only = false;
   int uniform = 0;  // --uniform B: every free layer at B, no optimisation (a reference row)
   std::string sensitivity = "hessian";
   int64_t samples = 1000;
@@ -295,6 +296,7 @@ int run_mixed(const MixedArgs& a) {
   key.seed = a.seed;
   const bool use_kl = a.sensitivity == "kl";
   key.hessian = !use_kl;
+  key.activation_term = !a.weights_only;
   std::optional<SensitivityReport> sensitivity;
   if (!a.sensitivity_file.empty() && fs::exists(a.sensitivity_file)) {
     std::string why;
@@ -346,6 +348,7 @@ int run_mixed(const MixedArgs& a) {
     SensitivityOptions so;
     so.bits = bits;
     so.num_threads = a.threads;
+    so.activation_term = !a.weights_only;
     so.hutchinson.max_iterations = a.hutchinson_iterations;
     so.hutchinson.seed = a.seed;
     // One batch per Hutchinson iteration, in turn: more independent vectors for the same work.
@@ -552,8 +555,13 @@ int run_mixed(const MixedArgs& a) {
     const LayerSensitivity& s = sensitivity->layers[i];
     nlohmann::json lj = {{"layer", l.node}, {"params", l.params}, {"macs", l.macs}, {"hessian_trace", s.hessian_trace},
                          {"bits", chosen.bits[i]}};
+    if (!s.activation.empty()) {
+      lj["activation"] = s.activation;
+      lj["activation_trace"] = s.activation_trace;
+    }
     for (int b : bits) {
       lj["omega"][std::to_string(b)] = s.omega.count(b) ? s.omega.at(b) : 0.0;
+      if (s.activation_omega.count(b)) lj["activation_omega"][std::to_string(b)] = s.activation_omega.at(b);
       lj["output_kl"][std::to_string(b)] = s.output_kl.count(b) ? s.output_kl.at(b) : 0.0;
       if (lut) lj["latency_us"][std::to_string(b)] = lut->layers[i].us_by_bits.at(b);
     }
@@ -607,8 +615,10 @@ void add_mixed_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-pin", args->no_pin, "Let the first and last layer be chosen too");
   cmd->add_option("--uniform", args->uniform, "No optimisation: every free layer at BITS (a reference row)")
       ->check(CLI::Range(2, 8));
-  cmd->add_option("--sensitivity", args->sensitivity, "hessian (HAWQ-V3, default) or kl (output KL, data-driven)")
+  cmd->add_option("--sensitivity", args->sensitivity, "hessian (HAWQ-V3, plus HAWQ-V2's activation term unless --weights-only; default) or kl (output KL, data-driven)")
       ->check(CLI::IsMember({"hessian", "kl"}));
+  cmd->add_flag("--weights-only", args->weights_only,
+                "Hessian sensitivity of the weights alone, as HAWQ-V3 (default: also the activation each layer reads, as HAWQ-V2)");
   cmd->add_option("--sensitivity-file", args->sensitivity_file, "Reuse the sensitivity measured earlier (written when absent)");
   cmd->add_option("--config", args->config, "Base rule file (policy, defaults, algorithms); per-layer bits are added");
   cmd->add_option("--samples", args->samples, "Calibration images (default 1000)")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));

@@ -94,7 +94,8 @@ std::map<int, double> per_bits_from(const nlohmann::json& j) {
 nlohmann::json key_json(const SensitivityKey& k) {
   return {{"model", k.model},         {"layers", k.layers},           {"bits", k.bits},
           {"hessian_samples", k.hessian_samples}, {"hessian_batch", k.hessian_batch}, {"kl_samples", k.kl_samples},
-          {"hutchinson_max_iterations", k.hutchinson_max_iterations}, {"seed", k.seed}, {"hessian", k.hessian}};
+          {"hutchinson_max_iterations", k.hutchinson_max_iterations}, {"seed", k.seed}, {"hessian", k.hessian},
+          {"activation_term", k.activation_term}};
 }
 
 }  // namespace
@@ -112,6 +113,12 @@ nlohmann::json sensitivity_to_json(const SensitivityKey& key, const SensitivityR
                            {"hessian_trace", s.hessian_trace},
                            {"weight_error", per_bits(s.weight_error)},
                            {"omega", per_bits(s.omega)},
+                           {"weight_omega", per_bits(s.weight_omega)},
+                           {"activation", s.activation},
+                           {"activation_elements", s.activation_elements},
+                           {"activation_trace", s.activation_trace},
+                           {"activation_error", per_bits(s.activation_error)},
+                           {"activation_omega", per_bits(s.activation_omega)},
                            {"output_kl", per_bits(s.output_kl)}});
   }
   return j;
@@ -126,6 +133,10 @@ std::optional<SensitivityReport> sensitivity_from_json(const nlohmann::json& j, 
     const bool stored_hessian = stored.is_object() && stored.value("hessian", false);
     if (stored.is_object()) stored.erase("hessian");
     wanted.erase("hessian");
+    if (!key.hessian) {  // the KL does not depend on it
+      if (stored.is_object()) stored.erase("activation_term");
+      wanted.erase("activation_term");
+    }
     if (key.hessian && !stored_hessian) {
       if (why) *why = "it holds no Hessian traces";
       return std::nullopt;
@@ -146,6 +157,12 @@ std::optional<SensitivityReport> sensitivity_from_json(const nlohmann::json& j, 
       s.hessian_trace = l.at("hessian_trace").get<double>();
       s.weight_error = per_bits_from(l.at("weight_error"));
       s.omega = per_bits_from(l.at("omega"));
+      s.weight_omega = per_bits_from(l.at("weight_omega"));
+      s.activation = l.at("activation").get<std::string>();
+      s.activation_elements = l.at("activation_elements").get<int64_t>();
+      s.activation_trace = l.at("activation_trace").get<double>();
+      s.activation_error = per_bits_from(l.at("activation_error"));
+      s.activation_omega = per_bits_from(l.at("activation_omega"));
       s.output_kl = per_bits_from(l.at("output_kl"));
       r.layers.push_back(std::move(s));
     }

@@ -35,6 +35,7 @@ struct SensitivityKey {
   int hutchinson_max_iterations = 0;
   uint64_t seed = 0;
   bool hessian = true;  // false: output KL only (a file with the Hessian too serves as well)
+  bool activation_term = true;  // HAWQ-V2's activation term in the Hessian sensitivity
 };
 nlohmann::json sensitivity_to_json(const SensitivityKey& key, const SensitivityReport& r);
 // The report when `j` was written for the same key; nullopt (and `why`) otherwise.

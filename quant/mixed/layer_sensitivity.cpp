@@ -4,10 +4,15 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
+#include <unordered_map>
 
 #include "engine/session.h"
+#include "quant/calibrator.h"
+#include "quant/mixed/activation_trace.h"
 #include "quant/quant_math.h"
+#include "quant/session_values.h"
 
 namespace qe {
 
@@ -84,6 +89,98 @@ std::vector<double> average_ranks(const std::vector<double>& v) {
   return rank;
 }
 
+bool is_activation_role(QuantRole r) { return r == QuantRole::kInput || r == QuantRole::kOutput; }
+
+// The integer activation quantizer of value `name`, or null.
+const PlannedQuantizer* activation_quantizer_of(const Graph& g, const QuantPlan& plan, const std::string& name) {
+  const ValueId v = g.find_value(name);
+  if (v == kNoValue) return nullptr;
+  for (const PlannedQuantizer& q : plan.quantizers) {
+    if (q.value == v && q.spec.enabled && q.spec.kind == QuantKind::kInt && is_activation_role(q.role)) return &q;
+  }
+  return nullptr;
+}
+
+// Which activation each layer is charged for: the origins of what it reads that carry an
+// integer quantizer, each to the first layer reading it. Returns the origins in charge order
+// and, per layer, the index of its origin among them (-1: none charged). A Concat reader's
+// several origins are charged to it together; `origin_of` then names the first.
+struct ChargedActivations {
+  std::vector<std::string> names;
+  std::vector<const PlannedQuantizer*> quantizers;
+  std::vector<std::vector<int>> of_layer;
+};
+ChargedActivations charge_activations(const Graph& g, const QuantPlan& plan, const std::vector<ComputeLayer>& layers) {
+  ChargedActivations c;
+  c.of_layer.resize(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    for (const std::string& o : layers[i].input_origins) {
+      if (std::find(c.names.begin(), c.names.end(), o) != c.names.end()) continue;
+      const PlannedQuantizer* q = activation_quantizer_of(g, plan, o);
+      if (!q) continue;
+      c.of_layer[i].push_back(static_cast<int>(c.names.size()));
+      c.names.push_back(o);
+      c.quantizers.push_back(q);
+    }
+  }
+  return c;
+}
+
+// Mean squared error per element of each charged activation under its quantizer calibrated
+// with every activation at b bits, over the Hessian images: [activation][bits index].
+Result<std::vector<std::vector<double>>> activation_errors(const Graph& g, const QuantPlan& plan,
+                                                           const ChargedActivations& c,
+                                                           const std::vector<LabelledBatch>& batches,
+                                                           const std::vector<int>& bits, int threads) {
+  auto source_over = [&batches]() {
+    auto next = std::make_shared<size_t>(0);
+    return BatchSource([&batches, next](std::vector<Tensor>& inputs) -> Result<bool> {
+      if (*next >= batches.size()) return false;
+      inputs = batches[(*next)++].inputs;
+      return true;
+    });
+  };
+  std::vector<std::vector<QuantParams>> params(c.names.size());
+  for (int b : bits) {
+    QuantPlan at = plan;
+    for (PlannedQuantizer& q : at.quantizers) {
+      if (q.spec.enabled && q.spec.kind == QuantKind::kInt && is_activation_role(q.role)) q.spec.bits = b;
+    }
+    CalibrationOptions co;
+    co.num_threads = threads;
+    QE_ASSIGN_OR_RETURN(CalibrationResult r, calibrate(g, at, source_over(), co));
+    for (size_t a = 0; a < c.names.size(); ++a) {
+      params[a].push_back(r.quantizers[static_cast<size_t>(c.quantizers[a]->id)].params);
+    }
+  }
+  std::unordered_map<std::string, int> watched;
+  for (size_t a = 0; a < c.names.size(); ++a) watched.emplace(c.names[a], static_cast<int>(a));
+  std::vector<std::vector<double>> sum(c.names.size(), std::vector<double>(bits.size(), 0.0));
+  std::vector<double> count(c.names.size(), 0.0);
+  QE_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(g, observing_session_options(threads)));
+  QE_RETURN_IF_ERROR(stream_watched_values(*session, watched, source_over(), 0, [&](int a, const TensorView& data) -> Status {
+    if (data.dtype != DType::kF32) return invalid_argument("activation '", c.names[static_cast<size_t>(a)], "' is not float32");
+    const Tensor x = Tensor::from_data(DType::kF32, data.shape, data.data);
+    for (size_t k = 0; k < bits.size(); ++k) {
+      QE_ASSIGN_OR_RETURN(Tensor q, fake_quantize(x, params[static_cast<size_t>(a)][k]));
+      const float* px = x.data<float>();
+      const float* pq = q.data<float>();
+      double s = 0;
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const double d = static_cast<double>(px[i]) - pq[i];
+        s += d * d;
+      }
+      sum[static_cast<size_t>(a)][k] += s;
+    }
+    count[static_cast<size_t>(a)] += static_cast<double>(x.numel());
+    return Status::ok();
+  }));
+  for (size_t a = 0; a < sum.size(); ++a) {
+    for (double& v : sum[a]) v /= std::max(count[a], 1.0);
+  }
+  return sum;
+}
+
 }  // namespace
 
 Result<const PlannedQuantizer*> weight_quantizer_of(const Graph& g, const QuantPlan& plan, const std::string& node) {
@@ -144,6 +241,22 @@ Result<SensitivityReport> measure_layer_sensitivity(const Graph& g, const QuantP
     for (const PlannedQuantizer* q : quantizers) weights.push_back(g.value(q->value).name);
     BackpropOptions bo;
     bo.num_threads = options.num_threads;
+    ChargedActivations charged;
+    std::vector<std::vector<double>> act_error;
+    std::vector<double> act_trace;
+    if (options.activation_term) charged = charge_activations(g, plan, layers);
+    if (!charged.names.empty()) {
+      auto e = activation_errors(g, plan, charged, batches, options.bits, options.num_threads);
+      if (!e.is_ok()) return e.status().with_context("activation errors: ");
+      act_error = std::move(e).value();
+      BackpropOptions ao = bo;
+      ao.activations = charged.names;
+      QE_ASSIGN_OR_RETURN(Backprop abp, Backprop::create(g, weights, ao));
+      ActivationTraceOptions to;
+      to.seed = options.hutchinson.seed;
+      QE_ASSIGN_OR_RETURN(ActivationTraceResult at, estimate_activation_traces(abp, batches, to));
+      act_trace = std::move(at.traces);
+    }
     QE_ASSIGN_OR_RETURN(Backprop bp, Backprop::create(g, weights, bo));
     QE_ASSIGN_OR_RETURN(HutchinsonResult h, estimate_hessian_traces(bp, batches, options.hutchinson));
     for (size_t i = 0; i < report.layers.size(); ++i) {
@@ -152,7 +265,20 @@ Result<SensitivityReport> measure_layer_sensitivity(const Graph& g, const QuantP
       // A negative estimate (sampling noise, or the negative curvature a trained network's
       // Hessian may have) would make fewer bits look better than more: it counts as 0.
       const double trace = std::max(h.traces[i], 0.0);
-      for (const auto& [b, e] : s.weight_error) s.omega[b] = trace / static_cast<double>(s.params) * e;
+      for (const auto& [b, e] : s.weight_error) s.omega[b] = s.weight_omega[b] = trace / static_cast<double>(s.params) * e;
+      for (int a : charged.of_layer.empty() ? std::vector<int>{} : charged.of_layer[i]) {
+        const size_t k = static_cast<size_t>(a);
+        const Value& v = g.value(g.find_value(charged.names[k]));
+        if (s.activation.empty()) s.activation = charged.names[k];
+        s.activation_elements += v.shape_known && v.shape.rank() > 0 ? v.shape.numel() / std::max<int64_t>(v.shape[0], 1) : 0;
+        s.activation_trace += act_trace[k];
+        for (size_t bi = 0; bi < options.bits.size(); ++bi) {
+          const int b = options.bits[bi];
+          s.activation_error[b] += act_error[k][bi];
+          s.activation_omega[b] += act_trace[k] * act_error[k][bi];
+          s.omega[b] += act_trace[k] * act_error[k][bi];
+        }
+      }
     }
     report.hutchinson_iterations = h.iterations;
     report.hutchinson_converged = h.converged;

@@ -2,7 +2,11 @@
 //  - HAWQ-V3's Hessian-weighted error Ω_i(b) = Tr(H_i)/n_i · ‖W_i − Q_b(W_i)‖², with Tr(H_i)
 //    the trace of the loss Hessian block of layer i's weights (Hutchinson, quant/mixed/hutchinson.h)
 //    and Q_b the layer's own weight quantizer (spec and channel axis from the quantization plan)
-//    at b bits;
+//    at b bits; plus, because a layer's width also sets the bits of the activation it reads,
+//    HAWQ-V2's activation term Tr(H_a) · mse_b(a): the trace of the loss Hessian with respect to
+//    that activation (per sample; its Fisher / Gauss-Newton form, quant/mixed/activation_trace.h)
+//    times the mean squared error per element of the activation's own quantizer calibrated at b
+//    bits. An activation read by several layers is charged once, to the first of them;
 //  - a data-driven alternative: the mean KL divergence of the model's softmax output when only
 //    layer i's weights are quantized to b bits (one forward pass per layer and width, no labels).
 // `qengine mixed` minimises the sum of either under budgets (quant/mixed/bit_allocation.h).
@@ -28,7 +32,15 @@ struct LayerSensitivity {
   int64_t params = 0;
   double hessian_trace = 0;             // Tr(H_i); 0 until measured
   std::map<int, double> weight_error;   // bits → ‖W − Q_b(W)‖²
-  std::map<int, double> omega;          // bits → max(Tr(H_i), 0)/n_i · weight_error
+  std::map<int, double> omega;          // bits → weight_omega + activation_omega
+  std::map<int, double> weight_omega;   // bits → max(Tr(H_i), 0)/n_i · weight_error
+  // The activation term: the origin of the activation the layer reads (empty when the layer
+  // is not charged for one: no activation quantizer, or an earlier layer reads the same).
+  std::string activation;
+  int64_t activation_elements = 0;          // per sample
+  double activation_trace = 0;              // Tr(H_a), per sample (Fisher / Gauss-Newton)
+  std::map<int, double> activation_error;   // bits → mean squared error per element
+  std::map<int, double> activation_omega;   // bits → activation_trace · activation_error
   std::map<int, double> output_kl;      // bits → mean KL(float ‖ only this layer at b bits)
 };
 
@@ -45,6 +57,8 @@ Result<Tensor> quantized_weight(const Tensor& w, const QuantSpec& spec, int chan
 
 struct SensitivityOptions {
   std::vector<int> bits = {4, 8};
+  // HAWQ-V2's activation term in omega (HAWQ-V3's weights-only Ω when false).
+  bool activation_term = true;
   HutchinsonOptions hutchinson;
   int num_threads = 0;
   // Output-KL passes: called after each (layer, bit width) with (done, layers x widths).
@@ -52,8 +66,9 @@ struct SensitivityOptions {
 };
 
 // One entry per layer, in `layers` order, with weight_error filled; hessian_trace / omega when
-// `batches` is not empty (Hutchinson over the labelled batches), output_kl when `kl_inputs` is
-// not empty (each entry one batch's graph inputs).
+// `batches` is not empty (Hutchinson over the labelled batches; the activation term's
+// quantizers are calibrated on the same images), output_kl when `kl_inputs` is not empty (each
+// entry one batch's graph inputs).
 struct SensitivityReport {
   std::vector<LayerSensitivity> layers;
   int hutchinson_iterations = 0;
