@@ -48,6 +48,7 @@ TEST_CASE("mixed: bad flags are one-line errors", "[cli][mixed]") {
   check_one_line_error(run_qengine("mixed " + m + " --size 0.5 --uniform 4", tmp), "--uniform");
   check_one_line_error(run_qengine("mixed " + m + " --uniform 6", tmp), "--uniform");
   check_one_line_error(run_qengine("mixed " + m + " --size 0.5 --bits 2,4", tmp), "--pin-bits");
+  check_one_line_error(run_qengine("mixed " + m + " --size 0.5 --sensitivity kl --weights-only", tmp), "--weights-only");
   check_one_line_error(run_qengine("mixed " + tiny_model() + " " + (tmp.path() / "nowhere").string() + " --size 0.5", tmp),
                        "nowhere");
   // A budget below what the smallest choice needs names the smallest achievable value.

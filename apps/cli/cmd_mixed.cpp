@@ -201,6 +201,9 @@ int run_mixed(const MixedArgs& a) {
   if (!a.no_pin && std::find(bits.begin(), bits.end(), a.pin_bits) == bits.end()) {
     return report_error(invalid_argument("--pin-bits ", a.pin_bits, " is not one of --bits ", a.bits));
   }
+  if (a.weights_only && a.sensitivity == "kl") {
+    return report_error(invalid_argument("--weights-only applies to --sensitivity hessian; the KL already quantizes weights alone"));
+  }
 
   Context c(a);
   c.progress = chatty;
