@@ -101,10 +101,10 @@ const PlannedQuantizer* activation_quantizer_of(const Graph& g, const QuantPlan&
   return nullptr;
 }
 
-// Which activation each layer is charged for: the origins of what it reads that carry an
-// integer quantizer, each to the first layer reading it. Returns the origins in charge order
-// and, per layer, the index of its origin among them (-1: none charged). A Concat reader's
-// several origins are charged to it together; `origin_of` then names the first.
+// Which activations each layer is charged for: the origins of what it reads that carry an
+// integer quantizer, each to the first layer reading it. `names` / `quantizers` list the
+// charged origins; `of_layer[i]` holds the indices of layer i's among them (none, one, or
+// several for a Concat reader).
 struct ChargedActivations {
   std::vector<std::string> names;
   std::vector<const PlannedQuantizer*> quantizers;

@@ -35,12 +35,14 @@ struct LayerSensitivity {
   std::map<int, double> omega;          // bits → weight_omega + activation_omega
   std::map<int, double> weight_omega;   // bits → max(Tr(H_i), 0)/n_i · weight_error
   // The activation term: the origin of the activation the layer reads (empty when the layer
-  // is not charged for one: no activation quantizer, or an earlier layer reads the same).
+  // is not charged for one: no activation quantizer, or an earlier layer reads the same). A
+  // layer reading a Concat is charged for each of its origins: `activation` names the first,
+  // the other fields are sums over them.
   std::string activation;
   int64_t activation_elements = 0;          // per sample
   double activation_trace = 0;              // Tr(H_a), per sample (Fisher / Gauss-Newton)
   std::map<int, double> activation_error;   // bits → mean squared error per element
-  std::map<int, double> activation_omega;   // bits → activation_trace · activation_error
+  std::map<int, double> activation_omega;   // bits → Σ over origins of trace · error
   std::map<int, double> output_kl;      // bits → mean KL(float ‖ only this layer at b bits)
 };
 
