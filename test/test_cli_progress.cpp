@@ -138,7 +138,7 @@ TEST_CASE("a progress bar with an ETA is drawn when stderr is a terminal") {
   INFO(mixed.terminal);
   REQUIRE(mixed.exit_code == 0);
   for (const char* bar : {"\rhessian    [####################] 3/3", "\routput KL  [####################] 8/8",
-                          "\rlatency    [####################] 3/3", "\rcalibrate", "\rspeed-up", "\rval float",
+                          "\rlatency    [####################] 4/4", "\rcalibrate", "\rspeed-up", "\rval float",
                           "\rval hessian"}) {
     INFO(bar);
     CHECK(mixed.terminal.find(bar) != std::string::npos);

@@ -274,6 +274,31 @@ TEST_CASE("per-node times are disjoint slices of the run") {
   }
 }
 
+TEST_CASE("interleaved timing keeps each session's own nodes and runs") {
+  const Graph a = canonical_model("models/mobilenet_v2_fmnist64.onnx");
+  const Graph b = canonical_model("models/resnet18_fmnist64.onnx");
+  auto sa = Session::create(a, SessionOptions{2});
+  auto sb = Session::create(b, SessionOptions{2});
+  REQUIRE(sa.is_ok());
+  REQUIRE(sb.is_ok());
+  Tensor x = random_tensor(Shape({1, 3, 64, 64}), 5);
+  auto t = time_sessions_interleaved({sa->get(), sb->get(), sa->get()}, {x}, 3, 1);
+  REQUIRE(t.is_ok());
+  REQUIRE(t->size() == 3);
+  auto pa = (*sa)->specialized_graph({x.shape()});
+  auto pb = (*sb)->specialized_graph({x.shape()});
+  REQUIRE(pa.is_ok());
+  REQUIRE(pb.is_ok());
+  CHECK((*t)[0].nodes.size() == pa->num_live_nodes());
+  CHECK((*t)[1].nodes.size() == pb->num_live_nodes());
+  CHECK((*t)[2].nodes == (*t)[0].nodes);
+  CHECK((*t)[0].nodes != (*t)[1].nodes);
+  for (const NodeTimes& n : *t) {
+    CHECK(n.us.size() == 3);
+    CHECK(n.whole_run_us.size() == 3);
+  }
+}
+
 TEST_CASE("mobilenet_v2 latency table: every layer, attribution, JSON, cache") {
   const Graph g = canonical_model("models/mobilenet_v2_fmnist64.onnx");
   const std::vector<std::string> layers = compute_layers(g);

@@ -394,7 +394,7 @@ int run_mixed(const MixedArgs& a) {
     std::vector<std::string> names;
     for (const ComputeLayer& l : c.layers) names.push_back(l.node);
     say("per-layer latency table (cached per machine)");
-    ProgressBar bar("latency", 1 + static_cast<int64_t>(bits.size()), chatty, "variant");
+    ProgressBar bar("latency", 2 + static_cast<int64_t>(bits.size()), chatty, "step");
     lo.progress = [&](int done, int total) {
       bar.set_total(total);
       bar.update(done);

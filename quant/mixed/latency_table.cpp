@@ -27,7 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kCacheFormat = "qengine-latency-table";
-constexpr int kCacheVersion = 1;
+// 2: variants timed with interleaved runs; version-1 tables timed them one after another.
+constexpr int kCacheVersion = 2;
 // Random inputs the quantized variants are calibrated on: enough for valid ranges, which is all
 // timing needs.
 constexpr int kCalibrationBatches = 4;
@@ -192,16 +193,52 @@ Result<VariantTiming> charge_layers(const NodeTimes& t, std::vector<LayerNodes> 
   return v;
 }
 
-Result<VariantTiming> time_variant(Graph g, const Graph* fake_quant, const IntegerLoweringReport* lowering,
-                                   const std::vector<std::string>& layers, const std::vector<Tensor>& inputs,
-                                   const std::vector<Shape>& shapes, const LatencyOptions& o) {
+// A variant ready to time: its session and the plan nodes each layer became.
+struct PreparedVariant {
+  std::unique_ptr<Session> session;
+  std::vector<LayerNodes> layer_nodes;
+};
+
+Result<PreparedVariant> prepare_variant(Graph g, const Graph* fake_quant, const IntegerLoweringReport* lowering,
+                                        const std::vector<std::string>& layers, const std::vector<Shape>& shapes,
+                                        const LatencyOptions& o) {
   SessionOptions so;
   so.num_threads = resolved_threads(o);
-  QE_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, Session::create(std::move(g), so));
-  QE_ASSIGN_OR_RETURN(Graph plan, s->specialized_graph(shapes));
-  QE_ASSIGN_OR_RETURN(std::vector<LayerNodes> nodes, attribute_layer_nodes(plan, layers, fake_quant, lowering));
-  QE_ASSIGN_OR_RETURN(NodeTimes t, time_session_nodes(*s, inputs, o.runs, o.warmup));
-  return charge_layers(t, std::move(nodes), layers);
+  PreparedVariant v;
+  QE_ASSIGN_OR_RETURN(v.session, Session::create(std::move(g), so));
+  QE_ASSIGN_OR_RETURN(Graph plan, v.session->specialized_graph(shapes));
+  QE_ASSIGN_OR_RETURN(v.layer_nodes, attribute_layer_nodes(plan, layers, fake_quant, lowering));
+  return v;
+}
+
+// One observed run, appended to `t` (the first run sets the node list, later ones must match).
+Status time_one_run(Session& s, const std::vector<Tensor>& inputs, NodeTimes& t) {
+  using clock = std::chrono::steady_clock;
+  std::vector<std::string> names;
+  std::vector<double> us;
+  NodeId last_node = kNoNode;
+  const auto start = clock::now();
+  auto last = start;
+  // A node reports each of its outputs in turn; its first report ends it.
+  auto result = s.run_observed(inputs, [&](const Graph& g, ValueId v, const TensorView&) {
+    const NodeId producer = g.value(v).producer;
+    if (producer == last_node) return;
+    const auto now = clock::now();
+    names.push_back(g.node(producer).name);
+    us.push_back(std::chrono::duration<double, std::micro>(now - last).count());
+    last = now;
+    last_node = producer;
+  });
+  const auto end = clock::now();
+  QE_RETURN_IF_ERROR(result.status());
+  if (t.us.empty()) {
+    t.nodes = std::move(names);
+  } else if (names != t.nodes) {
+    return internal_error("latency table: the plan ran different nodes in two runs");
+  }
+  t.us.push_back(std::move(us));
+  t.whole_run_us.push_back(std::chrono::duration<double, std::micro>(end - start).count());
+  return Status::ok();
 }
 
 // --- JSON helpers: every read names the field, so a hand-edited or truncated file says where.
@@ -352,34 +389,18 @@ std::string latency_machine_string(int num_threads) {
 }
 
 Result<NodeTimes> time_session_nodes(Session& s, const std::vector<Tensor>& inputs, int runs, int warmup) {
-  using clock = std::chrono::steady_clock;
-  for (int i = 0; i < warmup; ++i) QE_RETURN_IF_ERROR(s.run(inputs).status());
-  NodeTimes t;
+  QE_ASSIGN_OR_RETURN(std::vector<NodeTimes> t, time_sessions_interleaved({&s}, inputs, runs, warmup));
+  return std::move(t.front());
+}
+
+Result<std::vector<NodeTimes>> time_sessions_interleaved(const std::vector<Session*>& sessions,
+                                                         const std::vector<Tensor>& inputs, int runs, int warmup) {
+  for (Session* s : sessions) {
+    for (int i = 0; i < warmup; ++i) QE_RETURN_IF_ERROR(s->run(inputs).status());
+  }
+  std::vector<NodeTimes> t(sessions.size());
   for (int r = 0; r < runs; ++r) {
-    std::vector<std::string> names;
-    std::vector<double> us;
-    NodeId last_node = kNoNode;
-    const auto start = clock::now();
-    auto last = start;
-    // A node reports each of its outputs in turn; its first report ends it.
-    auto result = s.run_observed(inputs, [&](const Graph& g, ValueId v, const TensorView&) {
-      const NodeId producer = g.value(v).producer;
-      if (producer == last_node) return;
-      const auto now = clock::now();
-      names.push_back(g.node(producer).name);
-      us.push_back(std::chrono::duration<double, std::micro>(now - last).count());
-      last = now;
-      last_node = producer;
-    });
-    const auto end = clock::now();
-    QE_RETURN_IF_ERROR(result.status());
-    if (r == 0) {
-      t.nodes = std::move(names);
-    } else if (names != t.nodes) {
-      return internal_error("latency table: the plan ran different nodes in two runs");
-    }
-    t.us.push_back(std::move(us));
-    t.whole_run_us.push_back(std::chrono::duration<double, std::micro>(end - start).count());
+    for (size_t k = 0; k < sessions.size(); ++k) QE_RETURN_IF_ERROR(time_one_run(*sessions[k], inputs, t[k]));
   }
   return t;
 }
@@ -460,15 +481,13 @@ Result<LatencyTable> measure_layer_latency(const Graph& canonical_float_graph, c
   table.layers.resize(names.size());
   for (size_t l = 0; l < names.size(); ++l) table.layers[l].layer = names[l];
 
-  auto fl = time_variant(canonical_float_graph, nullptr, nullptr, names, inputs, shapes, o);
-  if (!fl.is_ok()) return fl.status().with_context("latency table: float: ");
-  table.float_total_us = fl->total_us;
-  table.float_attributed_us = fl->attributed_us;
-  for (size_t l = 0; l < names.size(); ++l) table.layers[l].float_us = fl->layer_us[l];
+  // Prepare every variant (float first), then time them together.
+  std::vector<PreparedVariant> prepared;
   const int variants = 1 + static_cast<int>(widths.size());
-  int variants_done = 1;
-  if (o.progress) o.progress(variants_done, variants);
-
+  auto fl = prepare_variant(canonical_float_graph, nullptr, nullptr, names, shapes, o);
+  if (!fl.is_ok()) return fl.status().with_context("latency table: float: ");
+  prepared.push_back(std::move(fl).value());
+  if (o.progress) o.progress(1, variants + 1);
   for (int b : widths) {
     const std::string what = "latency table: " + std::to_string(b) + "-bit: ";
     auto q = quantize_uniform(canonical_float_graph, b, calib, threads);
@@ -476,8 +495,27 @@ Result<LatencyTable> measure_layer_latency(const Graph& canonical_float_graph, c
     Graph lowered = *q;
     auto report = lower_to_integer(lowered);
     if (!report.is_ok()) return report.status().with_context(what + "integer lowering: ");
-    auto v = time_variant(std::move(lowered), &*q, &*report, names, inputs, shapes, o);
+    auto v = prepare_variant(std::move(lowered), &*q, &*report, names, shapes, o);
     if (!v.is_ok()) return v.status().with_context(what);
+    prepared.push_back(std::move(v).value());
+    if (o.progress) o.progress(static_cast<int>(prepared.size()), variants + 1);
+  }
+  std::vector<Session*> sessions;
+  for (PreparedVariant& v : prepared) sessions.push_back(v.session.get());
+  auto times = time_sessions_interleaved(sessions, inputs, o.runs, o.warmup);
+  if (!times.is_ok()) return times.status().with_context("latency table: ");
+  for (size_t k = 0; k < prepared.size(); ++k) {
+    const std::string what = k == 0 ? "latency table: float: " : "latency table: " + std::to_string(widths[k - 1]) + "-bit: ";
+    const std::vector<LayerNodes> nodes = prepared[k].layer_nodes;
+    auto v = charge_layers((*times)[k], nodes, names);
+    if (!v.is_ok()) return v.status().with_context(what);
+    if (k == 0) {
+      table.float_total_us = v->total_us;
+      table.float_attributed_us = v->attributed_us;
+      for (size_t l = 0; l < names.size(); ++l) table.layers[l].float_us = v->layer_us[l];
+      continue;
+    }
+    const int b = widths[k - 1];
     table.total_us_by_bits[b] = v->total_us;
     table.attributed_us_by_bits[b] = v->attributed_us;
     for (size_t l = 0; l < names.size(); ++l) {
@@ -486,8 +524,8 @@ Result<LatencyTable> measure_layer_latency(const Graph& canonical_float_graph, c
       ll.nodes_by_bits[b] = v->layer_nodes[l].nodes;
       if (v->layer_nodes[l].stayed_float) ll.float_fallback_bits.push_back(b);
     }
-    if (o.progress) o.progress(++variants_done, variants);
   }
+  if (o.progress) o.progress(variants + 1, variants + 1);
   return table;
 }
 

@@ -3,7 +3,9 @@
 // weights per-channel at b bits, every activation at b bits, so each layer reads its input at
 // its own width as the mixed-precision choice says), lowered to the integer runtime and run
 // with a per-node observer; each layer is charged the median over the runs of the time of the
-// integer nodes it became. The float graph is timed the same way.
+// integer nodes it became. The float graph is timed the same way, its runs interleaved with
+// the quantized variants' (a load change in the middle of a measurement once made every 4-bit
+// layer look 50% slower than its 8-bit form).
 //
 // What a layer is charged, in the plan that runs (names from quant/lower_integer.cpp):
 //   '<layer>_int'          the QConv / QGemm the layer became (activation clamp included)
@@ -44,8 +46,8 @@ struct LatencyOptions {
   int runs = 20;    // observed runs; each layer gets the median
   int warmup = 3;   // untimed runs first
   int64_t batch = 1;
-  // Called after each timed variant (float, then each bit width) with (done, total); not part
-  // of the cache key.
+  // Called after each variant is prepared (float, then each bit width) and once more after
+  // their interleaved timing, with (done, total); not part of the cache key.
   std::function<void(int, int)> progress;
 };
 
@@ -119,6 +121,11 @@ struct NodeTimes {
   std::vector<double> whole_run_us;     // [run], measured around run_observed
 };
 Result<NodeTimes> time_session_nodes(Session& s, const std::vector<Tensor>& inputs, int runs, int warmup);
+// The same for several sessions, their runs interleaved (run r of every session, in turn,
+// before run r + 1 of any): a machine whose load changes during the measurement slows every
+// session alike, so the widths' ratios hold even when their absolute times do not.
+Result<std::vector<NodeTimes>> time_sessions_interleaved(const std::vector<Session*>& sessions,
+                                                         const std::vector<Tensor>& inputs, int runs, int warmup);
 
 // The plan nodes each layer became (see the top of this file), in `layers` order. `plan` is the
 // graph as the session runs it (Session::specialized_graph); for an integer plan, `fake_quant`
