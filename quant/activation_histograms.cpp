@@ -14,8 +14,6 @@ namespace qe {
 
 namespace {
 
-bool is_activation(QuantRole r) { return r == QuantRole::kInput || r == QuantRole::kOutput; }
-
 std::string quantizer_label(const Graph& g, const PlannedQuantizer& q) {
   return str_cat("quantizer #", q.id, " (", quant_role_name(q.role), " of value '", g.value(q.value).name, "')");
 }

@@ -19,8 +19,6 @@ namespace qe {
 
 namespace {
 
-bool is_activation(QuantRole r) { return r == QuantRole::kInput || r == QuantRole::kOutput; }
-
 // One observed value: its observers and, per batch, a private copy of its data so the
 // observers can run after the session has reused the arena.
 struct ObservedValue {

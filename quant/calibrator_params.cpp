@@ -13,8 +13,6 @@ namespace qe {
 
 namespace {
 
-bool is_activation(QuantRole r) { return r == QuantRole::kInput || r == QuantRole::kOutput; }
-
 int value_rank(const Graph& g, ValueId v) {
   const Value& val = g.value(v);
   return val.shape_known ? static_cast<int>(val.shape.rank()) : -1;

@@ -16,6 +16,7 @@ namespace qe {
 
 enum class QuantRole { kWeight, kBias, kInput, kOutput };
 std::string_view quant_role_name(QuantRole r);  // "weight", "bias", "input", "output"
+inline bool is_activation(QuantRole r) { return r == QuantRole::kInput || r == QuantRole::kOutput; }
 
 struct PlannedQuantizer {
   int id = -1;  // index in QuantPlan::quantizers

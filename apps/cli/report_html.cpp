@@ -107,8 +107,6 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
   return s;
 }
 
-bool is_activation(QuantRole r) { return r == QuantRole::kInput || r == QuantRole::kOutput; }
-
 void add_unique(std::vector<std::string>& v, const std::string& s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }

@@ -89,14 +89,12 @@ std::vector<double> average_ranks(const std::vector<double>& v) {
   return rank;
 }
 
-bool is_activation_role(QuantRole r) { return r == QuantRole::kInput || r == QuantRole::kOutput; }
-
 // The integer activation quantizer of value `name`, or null.
 const PlannedQuantizer* activation_quantizer_of(const Graph& g, const QuantPlan& plan, const std::string& name) {
   const ValueId v = g.find_value(name);
   if (v == kNoValue) return nullptr;
   for (const PlannedQuantizer& q : plan.quantizers) {
-    if (q.value == v && q.spec.enabled && q.spec.kind == QuantKind::kInt && is_activation_role(q.role)) return &q;
+    if (q.value == v && q.spec.enabled && q.spec.kind == QuantKind::kInt && is_activation(q.role)) return &q;
   }
   return nullptr;
 }
@@ -144,7 +142,7 @@ Result<std::vector<std::vector<double>>> activation_errors(const Graph& g, const
   for (int b : bits) {
     QuantPlan at = plan;
     for (PlannedQuantizer& q : at.quantizers) {
-      if (q.spec.enabled && q.spec.kind == QuantKind::kInt && is_activation_role(q.role)) q.spec.bits = b;
+      if (q.spec.enabled && q.spec.kind == QuantKind::kInt && is_activation(q.role)) q.spec.bits = b;
     }
     CalibrationOptions co;
     co.num_threads = threads;
