@@ -506,8 +506,7 @@ Result<LatencyTable> measure_layer_latency(const Graph& canonical_float_graph, c
   if (!times.is_ok()) return times.status().with_context("latency table: ");
   for (size_t k = 0; k < prepared.size(); ++k) {
     const std::string what = k == 0 ? "latency table: float: " : "latency table: " + std::to_string(widths[k - 1]) + "-bit: ";
-    const std::vector<LayerNodes> nodes = prepared[k].layer_nodes;
-    auto v = charge_layers((*times)[k], nodes, names);
+    auto v = charge_layers((*times)[k], std::move(prepared[k].layer_nodes), names);
     if (!v.is_ok()) return v.status().with_context(what);
     if (k == 0) {
       table.float_total_us = v->total_us;

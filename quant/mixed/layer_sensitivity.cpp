@@ -53,6 +53,18 @@ double kl_sum(const std::vector<double>& p, const std::vector<double>& q) {
   return s;
 }
 
+// Σ (x − y)² over two float32 tensors of the same size, in double.
+double squared_difference(const Tensor& x, const Tensor& y) {
+  const float* a = x.data<float>();
+  const float* b = y.data<float>();
+  double s = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double d = static_cast<double>(a[i]) - b[i];
+    s += d * d;
+  }
+  return s;
+}
+
 bool ends_in_softmax(const Graph& g) {
   const Value& out = g.value(g.outputs()[0]);
   return out.producer != kNoNode && g.node(out.producer).op == OpKind::kSoftmax;
@@ -161,14 +173,7 @@ Result<std::vector<std::vector<double>>> activation_errors(const Graph& g, const
     const Tensor x = Tensor::from_data(DType::kF32, data.shape, data.data);
     for (size_t k = 0; k < bits.size(); ++k) {
       QE_ASSIGN_OR_RETURN(Tensor q, fake_quantize(x, params[static_cast<size_t>(a)][k]));
-      const float* px = x.data<float>();
-      const float* pq = q.data<float>();
-      double s = 0;
-      for (int64_t i = 0; i < x.numel(); ++i) {
-        const double d = static_cast<double>(px[i]) - pq[i];
-        s += d * d;
-      }
-      sum[static_cast<size_t>(a)][k] += s;
+      sum[static_cast<size_t>(a)][k] += squared_difference(x, q);
     }
     count[static_cast<size_t>(a)] += static_cast<double>(x.numel());
     return Status::ok();
@@ -198,16 +203,9 @@ Result<Tensor> quantized_weight(const Tensor& w, const QuantSpec& spec, int chan
 Result<std::map<int, double>> weight_quant_errors(const Tensor& w, const QuantSpec& spec, int channel_axis,
                                                   const std::vector<int>& bits) {
   std::map<int, double> err;
-  const float* x = w.data<float>();
   for (int b : bits) {
     QE_ASSIGN_OR_RETURN(Tensor q, quantized_weight(w, spec, channel_axis, b));
-    const float* y = q.data<float>();
-    double s = 0;
-    for (int64_t i = 0; i < w.numel(); ++i) {
-      const double d = static_cast<double>(x[i]) - y[i];
-      s += d * d;
-    }
-    err[b] = s;
+    err[b] = squared_difference(w, q);
   }
   return err;
 }
@@ -240,6 +238,7 @@ Result<SensitivityReport> measure_layer_sensitivity(const Graph& g, const QuantP
     BackpropOptions bo;
     bo.num_threads = options.num_threads;
     ChargedActivations charged;
+    charged.of_layer.resize(layers.size());
     std::vector<std::vector<double>> act_error;
     std::vector<double> act_trace;
     if (options.activation_term) charged = charge_activations(g, plan, layers);
@@ -264,7 +263,7 @@ Result<SensitivityReport> measure_layer_sensitivity(const Graph& g, const QuantP
       // Hessian may have) would make fewer bits look better than more: it counts as 0.
       const double trace = std::max(h.traces[i], 0.0);
       for (const auto& [b, e] : s.weight_error) s.omega[b] = s.weight_omega[b] = trace / static_cast<double>(s.params) * e;
-      for (int a : charged.of_layer.empty() ? std::vector<int>{} : charged.of_layer[i]) {
+      for (int a : charged.of_layer[i]) {
         const size_t k = static_cast<size_t>(a);
         const Value& v = g.value(g.find_value(charged.names[k]));
         if (s.activation.empty()) s.activation = charged.names[k];
