@@ -23,16 +23,10 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-struct Target {
-  NodeId node = kNoNode;
-  ValueId weight = kNoValue;  // the float constant under the weight FakeQuant (in both graphs)
-  QuantParams params;
-  LayerGemmForm form;
-  std::string quant_input, float_input;  // value names
-};
+using Target = RoundingTarget;
 
-// `t` (numpy-broadcastable to `shape`) expanded to one value per element of `shape`, through the
-// engine's own broadcasting plan.
+}  // namespace
+
 Result<std::vector<float>> broadcast_to(const Tensor& t, const Shape& shape) {
   QE_ASSIGN_OR_RETURN(kernels::BroadcastPlan plan, kernels::plan_broadcast({t.shape()}, shape));
   std::vector<float> out(static_cast<size_t>(shape.numel()));
@@ -45,8 +39,8 @@ Result<std::vector<float>> broadcast_to(const Tensor& t, const Shape& shape) {
   return out;
 }
 
-Result<std::vector<Target>> find_targets(const Graph& float_graph, const Graph& quant_graph, const QuantPlan& plan,
-                                         std::vector<std::string>& skipped) {
+Result<std::vector<RoundingTarget>> find_rounding_targets(const Graph& float_graph, const Graph& quant_graph,
+                                                          const QuantPlan& plan, std::vector<std::string>& skipped) {
   QE_ASSIGN_OR_RETURN(std::vector<NodeId> order, float_graph.topological_order());
   std::unordered_map<NodeId, size_t> position;
   for (size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
@@ -92,8 +86,6 @@ Result<std::vector<Target>> find_targets(const Graph& float_graph, const Graph& 
   return targets;
 }
 
-// A session computing only `value` of `g` (dead code elimination drops everything else), or
-// nullptr when `value` is a graph input (the batch itself).
 Result<std::unique_ptr<Session>> prefix_session(const Graph& g, const std::string& value, int threads) {
   const ValueId v = g.find_value(value);
   if (v == kNoValue) return internal_error("layer-sequential rounding: value '", value, "' is missing");
@@ -103,7 +95,7 @@ Result<std::unique_ptr<Session>> prefix_session(const Graph& g, const std::strin
   return Session::create(std::move(prefix), observing_session_options(threads));
 }
 
-Result<Tensor> input_of(Session* session, const Graph& g, const std::string& value, const std::vector<Tensor>& batch) {
+Result<Tensor> prefix_value(Session* session, const Graph& g, const std::string& value, const std::vector<Tensor>& batch) {
   if (session == nullptr) {
     const ValueId v = g.find_value(value);
     for (size_t i = 0; i < g.inputs().size() && i < batch.size(); ++i) {
@@ -114,6 +106,8 @@ Result<Tensor> input_of(Session* session, const Graph& g, const std::string& val
   QE_ASSIGN_OR_RETURN(std::vector<Tensor> out, session->run(batch));
   return out.at(0);
 }
+
+namespace {
 
 // Solves every group of `t` and writes the rounded weights under its quantizer.
 Status solve_target(const Graph& float_graph, Graph& quant_graph, const Target& t, LayerInputStats& stats,
@@ -167,7 +161,7 @@ Result<LayerSequentialReport> round_layers_sequentially(const Graph& float_graph
                                                         const LayerSequentialOptions& options) {
   const auto start = Clock::now();
   LayerSequentialReport report;
-  QE_ASSIGN_OR_RETURN(std::vector<Target> targets, find_targets(float_graph, quant_graph, plan, report.skipped));
+  QE_ASSIGN_OR_RETURN(std::vector<Target> targets, find_rounding_targets(float_graph, quant_graph, plan, report.skipped));
   ThreadPool pool(options.num_threads > 0 ? options.num_threads
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   std::vector<bool> done(targets.size(), false);
@@ -199,10 +193,10 @@ Result<LayerSequentialReport> round_layers_sequentially(const Graph& float_graph
       QE_ASSIGN_OR_RETURN(bool more, source(batch));
       if (!more) break;
       ++batches_seen;
-      QE_ASSIGN_OR_RETURN(Tensor xq, input_of(quant_prefix.get(), quant_graph, targets[first].quant_input, batch));
+      QE_ASSIGN_OR_RETURN(Tensor xq, prefix_value(quant_prefix.get(), quant_graph, targets[first].quant_input, batch));
       Tensor xf;
       if (options.need_float_inputs) {
-        QE_ASSIGN_OR_RETURN(xf, input_of(float_prefix.get(), float_graph, targets[first].float_input, batch));
+        QE_ASSIGN_OR_RETURN(xf, prefix_value(float_prefix.get(), float_graph, targets[first].float_input, batch));
       }
       for (auto& s : stats) QE_RETURN_IF_ERROR(s->add(xq, options.need_float_inputs ? &xf : nullptr, pool));
     }

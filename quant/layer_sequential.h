@@ -10,12 +10,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/session.h"
 #include "graph/graph.h"
 #include "quant/calibrator.h"
+#include "graph/quant_params.h"
 #include "quant/layer_problem.h"
+#include "quant/layer_stats.h"
 #include "quant/quant_plan.h"
 
 namespace qe {
@@ -51,6 +55,31 @@ struct LayerSequentialReport {
   int64_t peak_stats_bytes = 0;      // the largest set of per-layer sums held at once
   double seconds = 0;
 };
+
+// One layer whose weights a rounding algorithm chooses.
+struct RoundingTarget {
+  NodeId node = kNoNode;
+  ValueId weight = kNoValue;  // the float constant under the weight FakeQuant (in both graphs)
+  QuantParams params;
+  LayerGemmForm form;
+  std::string quant_input, float_input;  // value names
+};
+
+// Every Conv / Gemm / MatMul with an enabled integer weight quantizer, in topological order;
+// the layers that cannot be rounded (other quantizer kinds, shared or computed weights,
+// unsupported layouts) are listed in `skipped` as "<node>: <why>".
+Result<std::vector<RoundingTarget>> find_rounding_targets(const Graph& float_graph, const Graph& quant_graph,
+                                                          const QuantPlan& plan, std::vector<std::string>& skipped);
+
+// `t` (numpy-broadcastable to `shape`) expanded to one value per element of `shape`, through the
+// engine's own broadcasting plan.
+Result<std::vector<float>> broadcast_to(const Tensor& t, const Shape& shape);
+
+// A session computing only `value` of `g` (dead code elimination drops everything else), or
+// nullptr when `value` is a graph input (the batch itself).
+Result<std::unique_ptr<Session>> prefix_session(const Graph& g, const std::string& value, int threads);
+// `value` for one batch: the prefix session's output, or the batch's input of that name.
+Result<Tensor> prefix_value(Session* session, const Graph& g, const std::string& value, const std::vector<Tensor>& batch);
 
 // Rounds the weights of every Conv / Gemm / MatMul with an enabled integer weight quantizer in
 // `quant_graph` (= materialize_plan(float_graph, plan, ...)). Weights under other quantizer

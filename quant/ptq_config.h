@@ -35,6 +35,10 @@ struct PtqConfig {
   // AdaRound
   int adaround_iterations = 1000;
   double adaround_reg_weight = 0.01;
+  // Block-wise (BRECQ, quant/block_reconstruction.h): the layers of a residual block learn their
+  // rounding together, against the float block's output, by minibatch Adam over cached inputs.
+  bool adaround_blocks = false;
+  int adaround_block_iterations = 300;  // Adam steps per block (minibatches of 32 images)
 
   bool any_float_transform() const { return equalize_iterations > 0 || split_ratio > 0 || smoothquant_alpha >= 0; }
 };

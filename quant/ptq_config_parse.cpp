@@ -6,7 +6,8 @@
 //     "bias_correction": true | false,
 //     "gptq": true | false | {"act_order": false, "damp": 0.01, "block_size": 128},
 //     "gpfq": true | false | {"damp": 0.01},
-//     "adaround": true | false | {"iterations": 1000, "reg_weight": 0.01}
+//     "adaround": true | false | {"iterations": 1000, "reg_weight": 0.01, "blocks": false,
+//                   "block_iterations": 300}
 //   }
 #include "quant/ptq_config.h"
 #include "quant/rules_internal.h"
@@ -130,7 +131,7 @@ Status parse_ptq_config(const Json& j, const Where& at, PtqConfig& c) {
   }
   if (j.contains("adaround")) {
     const Where w = at.key("adaround");
-    QE_ASSIGN_OR_RETURN(bool on, switch_or_object(j["adaround"], w, {"iterations", "reg_weight"}));
+    QE_ASSIGN_OR_RETURN(bool on, switch_or_object(j["adaround"], w, {"iterations", "reg_weight", "blocks", "block_iterations"}));
     if (on) {
       QE_RETURN_IF_ERROR(set_rounding(c, WeightRoundingAlgorithm::kAdaRound, w));
       const Json& o = j["adaround"];
@@ -141,6 +142,15 @@ Status parse_ptq_config(const Json& j, const Where& at, PtqConfig& c) {
       }
       if (o.is_object() && o.contains("reg_weight")) {
         QE_ASSIGN_OR_RETURN(c.adaround_reg_weight, number_in_range(o["reg_weight"], w.key("reg_weight"), 0, 100, false));
+      }
+      if (o.is_object() && o.contains("blocks")) {
+        if (!o["blocks"].is_boolean()) return w.key("blocks").error("expected true or false");
+        c.adaround_blocks = o["blocks"].get<bool>();
+      }
+      if (o.is_object() && o.contains("block_iterations")) {
+        QE_ASSIGN_OR_RETURN(int64_t it, get_int(o["block_iterations"], w.key("block_iterations")));
+        if (it < 1 || it > 100000) return w.key("block_iterations").error(it, " is outside 1..100000");
+        c.adaround_block_iterations = static_cast<int>(it);
       }
     }
   }

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "quant/adaround.h"
+#include "quant/block_reconstruction.h"
 #include "quant/bias_correction.h"
 #include "quant/channel_split.h"
 #include "quant/equalize.h"
@@ -105,6 +106,21 @@ Result<RefineReport> refine_quantized_graph(const Graph& float_graph, Graph& qua
     }
     QE_ASSIGN_OR_RETURN(report.rounding,
                         round_layers_sequentially(float_graph, quant_graph, plan, rounding_batches, solver, lo));
+    if (config.rounding == WeightRoundingAlgorithm::kAdaRound && config.adaround_blocks) {
+      // Block-wise AdaRound refines layer-wise AdaRound's rounding (block_reconstruction.h says
+      // why it does not start from the float weights).
+      BlockReconstructionOptions bo;
+      bo.iterations = config.adaround_block_iterations;
+      bo.reg_weight = config.adaround_reg_weight;
+      bo.num_threads = options.num_threads;
+      bo.progress = options.progress;
+      QE_ASSIGN_OR_RETURN(LayerSequentialReport blocks,
+                          reconstruct_blocks(float_graph, quant_graph, plan, rounding_batches, bo));
+      blocks.seconds += report.rounding.seconds;
+      blocks.passes += report.rounding.passes;
+      blocks.peak_stats_bytes = std::max(blocks.peak_stats_bytes, report.rounding.peak_stats_bytes);
+      report.rounding = std::move(blocks);
+    }
     report.rounded = true;
   }
   if (config.bias_correction) {

@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include "graph/graph.h"
+#include "graph/quant_params.h"
+#include "quant/quant_math.h"
 #include "graph/schema.h"
 #include "support/test_support.h"
 
@@ -91,6 +93,25 @@ inline TestGraph small_cnn() {
   ValueId f = t.node(OpKind::kFlatten, "flatten", {p}, std::move(fa));
   t.output(t.gemm("/classifier/fc", f, 10));
   return t;
+}
+
+// Every weight FakeQuant's float input is a point of its own grid.
+inline int check_weights_on_grid(const Graph& q) {
+  int checked = 0;
+  for (size_t id = 0; id < q.num_nodes(); ++id) {
+    const Node& n = q.node(static_cast<NodeId>(id));
+    if (!n.alive || n.op != OpKind::kFakeQuant || !q.value(n.inputs[0]).is_constant()) continue;
+    if (n.name.find("weight_quant") == std::string::npos) continue;
+    auto p = read_quant_params(q, static_cast<NodeId>(id));
+    REQUIRE(p.is_ok());
+    const Tensor& w = q.value(n.inputs[0]).constant;
+    auto again = fake_quantize(w, *p);
+    REQUIRE(again.is_ok());
+    for (int64_t i = 0; i < w.numel(); ++i) REQUIRE(again->data<float>()[i] == w.data<float>()[i]);
+    ++checked;
+  }
+  CHECK(checked > 0);
+  return checked;
 }
 
 }  // namespace qe::test

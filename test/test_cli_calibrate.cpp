@@ -130,6 +130,15 @@ TEST_CASE("calibrate: bad rule files and bit widths are one-line errors naming t
     check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --gptq --adaround", tmp),
                          "exclude each other");
   }
+  SECTION("--adaround-blocks without --adaround") {
+    check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --adaround-blocks", tmp),
+                         "--adaround-blocks needs --adaround");
+  }
+  SECTION("\"blocks\" that is not a boolean in the rule file") {
+    const std::string rules = write_rules(tmp, R"({"algorithms": {"adaround": {"blocks": 1}}})");
+    check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --config " + rules, tmp),
+                         "blocks");
+  }
   SECTION("--gptq with a value that is not an option") {
     check_one_line_error(run_qengine("calibrate " + tiny_model() + " " + calib + " -o " + out + " --gptq=fast", tmp),
                          "fast");

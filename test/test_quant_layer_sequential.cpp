@@ -188,24 +188,6 @@ Outcome compare_with_float(const Graph& float_model, const Graph& quantized, con
   return o;
 }
 
-// Every weight FakeQuant's float input is a point of its own grid.
-void check_weights_on_grid(const Graph& q) {
-  int checked = 0;
-  for (size_t id = 0; id < q.num_nodes(); ++id) {
-    const Node& n = q.node(static_cast<NodeId>(id));
-    if (!n.alive || n.op != OpKind::kFakeQuant || !q.value(n.inputs[0]).is_constant()) continue;
-    if (n.name.find("weight_quant") == std::string::npos) continue;
-    auto p = read_quant_params(q, static_cast<NodeId>(id));
-    REQUIRE(p.is_ok());
-    const Tensor& w = q.value(n.inputs[0]).constant;
-    auto again = fake_quantize(w, *p);
-    REQUIRE(again.is_ok());
-    for (int64_t i = 0; i < w.numel(); ++i) REQUIRE(again->data<float>()[i] == w.data<float>()[i]);
-    ++checked;
-  }
-  CHECK(checked > 0);
-}
-
 }  // namespace
 
 TEST_CASE("GPTQ, GPFQ and AdaRound beat round-to-nearest on the demo model at 3-bit weights") {

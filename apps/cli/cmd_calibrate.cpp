@@ -52,7 +52,7 @@ struct CalibrateArgs {
   int64_t bias_correction_samples = 128;
   bool no_bias_correction = false, bias_correction = false;
   // Post-training algorithms (override the rule file's "algorithms"; "" = not given).
-  std::string equalize, smoothquant, gptq, gpfq, adaround;
+  std::string equalize, smoothquant, gptq, gpfq, adaround, adaround_blocks;
   bool no_equalize = false;
   bool merge_bias = false, no_merge_bias = false;
   double split_ratio = -1;
@@ -155,6 +155,13 @@ Status apply_algorithm_flags(const CalibrateArgs& a, PtqConfig& c) {
   if (!a.adaround.empty()) {
     c.rounding = WeightRoundingAlgorithm::kAdaRound;
     QE_ASSIGN_OR_RETURN(c.adaround_iterations, parse_count("--adaround", a.adaround, 1, 100000));
+  }
+  if (!a.adaround_blocks.empty()) {
+    if (c.rounding != WeightRoundingAlgorithm::kAdaRound) {
+      return invalid_argument("--adaround-blocks needs --adaround (or \"adaround\" in the rule file)");
+    }
+    c.adaround_blocks = true;
+    QE_ASSIGN_OR_RETURN(c.adaround_block_iterations, parse_count("--adaround-blocks", a.adaround_blocks, 1, 100000));
   }
   return Status::ok();
 }
@@ -453,6 +460,10 @@ void add_calibrate_command(CLI::App& app, int& exit_code) {
       ->group(ptq);
   cmd->add_flag("--gpfq{on}", args->gpfq, "GPFQ weight rounding")->group(ptq);
   cmd->add_flag("--adaround{1000}", args->adaround, "AdaRound learned rounding (--adaround=ITERS, default 1000)")
+      ->group(ptq);
+  cmd->add_flag("--adaround-blocks{300}", args->adaround_blocks,
+                "Then refine AdaRound block by block (BRECQ), ITERS minibatch steps per block (--adaround-blocks=ITERS, "
+                "default 300)")
       ->group(ptq);
   cmd->add_option("--ptq-samples", args->ptq_samples,
                   "Images for GPTQ / GPFQ / AdaRound (default: all calibration images)")

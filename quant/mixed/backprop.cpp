@@ -23,6 +23,9 @@ class Backprop::Impl {
   virtual Result<std::vector<Tensor>> hvp(const std::vector<Tensor>& inputs, const std::vector<int64_t>& labels,
                                           const std::vector<Tensor>& direction) = 0;
   virtual Result<LossGradient> gradient_sampled(const std::vector<Tensor>& inputs, uint64_t seed) = 0;
+  virtual Result<LossGradient> squared_error_gradient(const std::vector<Tensor>& inputs, const Tensor& target,
+                                                      double scale) = 0;
+  virtual const Tensor& last_output() const = 0;
   virtual Status set_weight(size_t index, const Tensor& value) = 0;
   virtual int num_threads() const = 0;
 
@@ -99,13 +102,13 @@ Result<OpPtr<T>> make_op(const Graph& g, NodeId id, const std::vector<bool>& act
 template <typename T>
 class Executor final : public Backprop::Impl, public Exec<T> {
  public:
-  explicit Executor(int threads) : pool_(threads) {}
+  Executor(int threads, BackpropLoss loss) : pool_(threads), loss_kind_(loss) {}
 
   Status init(const Graph& g, const std::vector<std::string>& names, const std::vector<std::string>& activations) {
     if (g.outputs().empty()) return invalid_argument("backprop: the graph has no output");
     logits_ = g.outputs()[0];
     const NodeId last = g.value(logits_).producer;
-    if (last != kNoNode && g.node(last).op == OpKind::kSoftmax) {
+    if (loss_kind_ == BackpropLoss::kCrossEntropy && last != kNoNode && g.node(last).op == OpKind::kSoftmax) {
       const Value& in = g.value(g.node(last).inputs[0]);
       QE_ASSIGN_OR_RETURN(int64_t axis, g.node(last).attrs.get_int("axis", g.opset >= 13 ? -1 : 1));
       if (!in.shape_known || in.shape.rank() != 2 || (axis != 1 && axis != -1)) {
@@ -244,6 +247,9 @@ class Executor final : public Backprop::Impl, public Exec<T> {
   }
 
   Result<LossGradient> gradient(const std::vector<Tensor>& inputs, const std::vector<int64_t>& labels) override {
+    if (loss_kind_ != BackpropLoss::kCrossEntropy && target_ == nullptr) {
+      return invalid_argument("backprop: built for a squared-error loss; call squared_error_gradient()");
+    }
     tangent_ = false;
     LossGradient r;
     activation_sq_.assign(watched_.size(), 0.0);
@@ -261,6 +267,7 @@ class Executor final : public Backprop::Impl, public Exec<T> {
 
   Result<std::vector<Tensor>> hvp(const std::vector<Tensor>& inputs, const std::vector<int64_t>& labels,
                                   const std::vector<Tensor>& direction) override {
+    if (loss_kind_ != BackpropLoss::kCrossEntropy) return invalid_argument("backprop: HVPs need the cross-entropy loss");
     if (direction.size() != weights_.size()) {
       return invalid_argument("backprop: ", direction.size(), " direction tensors for ", weights_.size(), " weights");
     }
@@ -288,7 +295,22 @@ class Executor final : public Backprop::Impl, public Exec<T> {
     return out;
   }
 
+  Result<LossGradient> squared_error_gradient(const std::vector<Tensor>& inputs, const Tensor& target,
+                                              double scale) override {
+    if (loss_kind_ != BackpropLoss::kSquaredError) {
+      return invalid_argument("backprop: built for the cross-entropy loss, not a squared error");
+    }
+    target_ = &target;
+    target_scale_ = scale;
+    Result<LossGradient> r = gradient(inputs, {});
+    target_ = nullptr;
+    return r;
+  }
+
+  const Tensor& last_output() const override { return last_output_; }
+
   Result<LossGradient> gradient_sampled(const std::vector<Tensor>& inputs, uint64_t seed) override {
+    if (loss_kind_ != BackpropLoss::kCrossEntropy) return invalid_argument("backprop: sampled labels need the cross-entropy loss");
     sample_labels_ = true;
     sample_rng_.seed(seed);
     Result<LossGradient> r = gradient(inputs, {});
@@ -348,7 +370,28 @@ class Executor final : public Backprop::Impl, public Exec<T> {
 
   // Mean cross-entropy; seeds the logits' adjoint (p - onehot) / N and, in a tangent pass, its
   // tangent (diag(p) - p pᵀ) ż / N.
+  // scale · Σ (y − target)² and its gradient 2 · scale · (y − target) into y's adjoint.
+  Result<double> squared_error_and_seed() {
+    ValueState<T>& y = state(logits_);
+    if (target_->shape() != y.shape) {
+      return invalid_argument("backprop: target of shape ", target_->shape().to_string(), " for an output of shape ",
+                              y.shape.to_string());
+    }
+    std::vector<T> target;
+    read_tensor(*target_, target);
+    T* g = grad(logits_);
+    double loss = 0;
+    for (size_t i = 0; i < y.x.size(); ++i) {
+      const double d = static_cast<double>(y.x[i]) - static_cast<double>(target[i]);
+      loss += d * d;
+      g[i] = static_cast<T>(2.0 * target_scale_ * d);
+    }
+    last_output_ = to_tensor(y.shape, y.x);
+    return loss * target_scale_;
+  }
+
   Result<double> loss_and_seed(const std::vector<int64_t>& labels) {
+    if (target_ != nullptr) return squared_error_and_seed();
     ValueState<T>& z = state(logits_);
     if (z.shape.rank() != 2) return invalid_argument("backprop: logits must be [N, classes], got ", z.shape.to_string());
     const int64_t n = z.shape[0], c = z.shape[1];
@@ -420,6 +463,10 @@ class Executor final : public Backprop::Impl, public Exec<T> {
   }
 
   ThreadPool pool_;
+  BackpropLoss loss_kind_;
+  const Tensor* target_ = nullptr;  // set during squared_error_gradient()
+  double target_scale_ = 1;
+  Tensor last_output_;
   bool tangent_ = false;
   std::vector<int> watch_of_;  // by value: index among watched_, or -1
   std::vector<ValueId> watched_;
@@ -437,8 +484,9 @@ class Executor final : public Backprop::Impl, public Exec<T> {
 
 template <typename T>
 Result<std::unique_ptr<Backprop::Impl>> make_executor(const Graph& g, const std::vector<std::string>& weights,
-                                                      const std::vector<std::string>& activations, int threads) {
-  auto e = std::make_unique<Executor<T>>(threads);
+                                                      const std::vector<std::string>& activations, int threads,
+                                                      BackpropLoss loss) {
+  auto e = std::make_unique<Executor<T>>(threads, loss);
   QE_RETURN_IF_ERROR(e->init(g, weights, activations));
   return std::unique_ptr<Backprop::Impl>(std::move(e));
 }
@@ -455,8 +503,8 @@ Result<Backprop> Backprop::create(const Graph& g, std::vector<std::string> weigh
   if (weights.empty()) return invalid_argument("backprop: no weights to differentiate with respect to");
   const int threads = o.num_threads > 0 ? o.num_threads : default_thread_count();
   Result<std::unique_ptr<Impl>> impl = o.precision == BackpropPrecision::kFloat64
-                                           ? backprop::make_executor<double>(g, weights, o.activations, threads)
-                                           : backprop::make_executor<float>(g, weights, o.activations, threads);
+                                           ? backprop::make_executor<double>(g, weights, o.activations, threads, o.loss)
+                                           : backprop::make_executor<float>(g, weights, o.activations, threads, o.loss);
   if (!impl.is_ok()) return impl.status();
   return Backprop(std::move(impl).value());
 }
@@ -479,6 +527,13 @@ Result<std::vector<Tensor>> Backprop::hessian_vector_product(const std::vector<T
 Result<LossGradient> Backprop::gradient_sampled(const std::vector<Tensor>& inputs, uint64_t seed) {
   return impl_->gradient_sampled(inputs, seed);
 }
+
+Result<LossGradient> Backprop::squared_error_gradient(const std::vector<Tensor>& inputs, const Tensor& target,
+                                                      double scale) {
+  return impl_->squared_error_gradient(inputs, target, scale);
+}
+
+const Tensor& Backprop::last_output() const { return impl_->last_output(); }
 
 Status Backprop::set_weight(size_t index, const Tensor& value) { return impl_->set_weight(index, value); }
 

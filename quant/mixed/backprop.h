@@ -1,6 +1,6 @@
 // A differentiable executor for canonical float graphs (quant/prepare.h): the mean softmax
-// cross-entropy of graph output 0 against class labels, its gradient with respect to chosen
-// weights, and exact Hessian-vector products by forward-over-reverse differentiation
+// cross-entropy of graph output 0 against class labels (or a squared error against a target
+// tensor, for block-wise reconstruction), its gradient with respect to chosen weights, and exact Hessian-vector products by forward-over-reverse differentiation
 // (Pearlmutter's R-operator: a tangent forward pass, then a tangent backward pass). HAWQ-style
 // sensitivity (quant/mixed/hutchinson.h) is built on the HVPs.
 //
@@ -20,10 +20,14 @@
 namespace qe {
 
 enum class BackpropPrecision { kFloat32, kFloat64 };
+// kCrossEntropy: gradient() / hessian_vector_product() / gradient_sampled(), with a trailing
+// Softmax folded into the loss. kSquaredError: squared_error_gradient() on output 0 as it is.
+enum class BackpropLoss { kCrossEntropy, kSquaredError };
 
 struct BackpropOptions {
   int num_threads = 0;  // 0: default_thread_count()
   BackpropPrecision precision = BackpropPrecision::kFloat32;
+  BackpropLoss loss = BackpropLoss::kCrossEntropy;
   // Activation values (graph inputs or node outputs, by name) whose gradients gradient()
   // also reports, as squared norms: the activation term of HAWQ-V2's sensitivity.
   std::vector<std::string> activations;
@@ -77,6 +81,11 @@ class Backprop {
   // activation is piecewise linear (Conv, Gemm, ReLU, Clip, MaxPool, Add, ...), it is the trace
   // of the loss Hessian itself.
   Result<LossGradient> gradient_sampled(const std::vector<Tensor>& inputs, uint64_t seed);
+  // loss = scale · Σ (output 0 − target)² over every element, and its gradient with respect
+  // to every weight (BackpropLoss::kSquaredError; `target` has output 0's shape).
+  Result<LossGradient> squared_error_gradient(const std::vector<Tensor>& inputs, const Tensor& target, double scale);
+  // Output 0 of the last squared_error_gradient() call (the forward pass it differentiated).
+  const Tensor& last_output() const;
   // Replaces the value of weight `index` for later passes (numerical derivatives in tests,
   // what-if evaluation of a quantized weight). A float64 tensor keeps its precision in a
   // float64 Backprop.
