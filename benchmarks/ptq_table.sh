@@ -13,7 +13,8 @@
 # ImageNet val always uses all 500), MODELS (glob filter, default *), CONFIGS (names, default
 # all), DATASETS (default "fmnist imagenet"), THREADS (per run, default all cores), JSONL (append
 # every run's JSON summary to this file), METHODS and COMBOS (names of the rows and
-# combinations below to run, default all, "none" for none; "best" is chosen among the ones run).
+# combinations below to run, default all but the block-wise AdaRound ones, "none" for none;
+# "best" is chosen among the ones run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
@@ -70,6 +71,14 @@ keep_wanted() {  # wanted-names-or-empty array-name → filters the array in pla
   done
   arr=("${kept[@]}")
 }
+# Block-wise AdaRound (BRECQ refinement) costs 5-25 minutes per ImageNet run on 2 cores, so
+# its combinations run only when COMBOS names them.
+extra_combos=(
+  "adaround+blocks|--adaround --adaround-blocks --no-equalize --no-bias-correction"
+  "adaround+blocks+mse-w|--adaround --adaround-blocks --no-equalize --no-bias-correction --w-method mse"
+  "adaround+blocks+mse-act|--adaround --adaround-blocks --no-equalize --no-bias-correction --a-method mse"
+)
+[ -z "${COMBOS:-}" ] || combos+=("${extra_combos[@]}")
 keep_wanted "${METHODS:-}" methods
 keep_wanted "${COMBOS:-}" combos
 echo "| model | bits | method | float top-1 | quantized top-1 | Δ points | same top-1 | output SQNR dB | calibration s | peak MB |"
