@@ -113,7 +113,7 @@ Result<RefineReport> refine_quantized_graph(const Graph& float_graph, Graph& qua
       bo.iterations = config.adaround_block_iterations;
       bo.reg_weight = config.adaround_reg_weight;
       bo.num_threads = options.num_threads;
-      bo.progress = options.progress;
+      bo.progress = options.block_progress;
       QE_ASSIGN_OR_RETURN(LayerSequentialReport blocks,
                           reconstruct_blocks(float_graph, quant_graph, plan, rounding_batches, bo));
       blocks.seconds += report.rounding.seconds;

@@ -29,6 +29,7 @@ struct RefineOptions {
   int num_threads = 0;
   int bias_correction_max_batches = -1;
   std::function<void(int, int)> progress;  // layer-sequential rounding: (done, total)
+  std::function<void(int, int)> block_progress;  // block-wise AdaRound after it: (blocks done, total)
 };
 
 struct RefineReport {

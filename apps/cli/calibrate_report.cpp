@@ -155,14 +155,26 @@ void print_summary(std::ostream& out, const CalibrateSummary& s, const QuantPlan
       nearest += l.error_nearest;
       rounded += l.error_solved;
     }
-    std::snprintf(buf, sizeof buf,
-                  "%s: %zu layers in %.1f s (%lld passes, statistics peak %.0f MB, image cache %.0f MB), "
-                  "layer output error (excess over float weights) %.0f%% of round-to-nearest's\n",
-                  s.rounding_algorithm.c_str(), r.layers.size(), r.seconds, static_cast<long long>(r.passes),
-                  r.peak_stats_bytes / 1048576.0, s.image_cache_bytes / 1048576.0,
-                  nearest > 0 ? 100 * rounded / nearest : 100.0);
+    const bool blocks = s.rounding_algorithm == "adaround+blocks";
+    if (blocks) {
+      std::snprintf(buf, sizeof buf,
+                    "%s: %zu blocks refined after layer-wise AdaRound, %.1f s in all (%lld passes, block cache peak %.0f MB), "
+                    "block output error %.0f%% of layer-wise AdaRound's\n",
+                    s.rounding_algorithm.c_str(), r.layers.size(), r.seconds, static_cast<long long>(r.passes),
+                    r.peak_stats_bytes / 1048576.0, nearest > 0 ? 100 * rounded / nearest : 100.0);
+    } else {
+      std::snprintf(buf, sizeof buf,
+                    "%s: %zu layers in %.1f s (%lld passes, statistics peak %.0f MB, image cache %.0f MB), "
+                    "layer output error (excess over float weights) %.0f%% of round-to-nearest's\n",
+                    s.rounding_algorithm.c_str(), r.layers.size(), r.seconds, static_cast<long long>(r.passes),
+                    r.peak_stats_bytes / 1048576.0, s.image_cache_bytes / 1048576.0,
+                    nearest > 0 ? 100 * rounded / nearest : 100.0);
+    }
     out << buf;
-    if (!r.skipped.empty()) out << s.rounding_algorithm << ": left at nearest: " << r.skipped.size() << " layer(s), first: " << r.skipped.front() << "\n";
+    if (!r.skipped.empty()) {
+      out << s.rounding_algorithm << (blocks ? ": kept as before: " : ": left at nearest: ") << r.skipped.size()
+          << (blocks ? " block(s) or layer(s), first: " : " layer(s), first: ") << r.skipped.front() << "\n";
+    }
   }
   if (s.bias_corrected_nodes > 0) {
     std::snprintf(buf, sizeof buf, "bias correction: %d layers on %lld images in %.1f s\n", s.bias_corrected_nodes,

@@ -275,13 +275,21 @@ int run_calibrate(const CalibrateArgs& a) {
   ro.num_threads = a.threads;
   const std::string rounding_name(weight_rounding_name(algorithms.rounding));
   // Rounding goes layer by layer, then bias correction streams its images once: one bar each.
-  std::unique_ptr<ProgressBar> rounding_bar, bias_bar;
+  std::unique_ptr<ProgressBar> rounding_bar, block_bar, bias_bar;
   if (algorithms.rounding != WeightRoundingAlgorithm::kNearest) {
     rounding_bar = std::make_unique<ProgressBar>(rounding_name, 0, progress, "layer");
     ro.progress = [&](int done, int total) {
       rounding_bar->set_total(total);
       rounding_bar->update(done);
       if (done >= total) rounding_bar->finish();  // bias correction draws its own bar next
+    };
+  }
+  if (algorithms.adaround_blocks) {
+    block_bar = std::make_unique<ProgressBar>("blocks", 0, progress, "block");
+    ro.block_progress = [&](int done, int total) {
+      block_bar->set_total(total);
+      block_bar->update(done);
+      if (done >= total) block_bar->finish();
     };
   }
   const std::vector<Sample> bias_samples = pick_samples(calib_samples, a.bias_correction_samples);
@@ -292,6 +300,7 @@ int run_calibrate(const CalibrateArgs& a) {
   }
   auto refined = refine_quantized_graph(float_graph, *quantized, *plan, algorithms, rounding_batches, bias_batches, ro);
   rounding_bar.reset();
+  block_bar.reset();
   bias_bar.reset();
   if (!refined.is_ok()) return report_error(refined.status());
 
@@ -346,7 +355,7 @@ int run_calibrate(const CalibrateArgs& a) {
   summary.bias_correction_samples = refined->bias_correction_samples;
   summary.bias_correction_seconds = refined->bias_correction_seconds;
   summary.transforms = transforms;
-  summary.rounding_algorithm = rounding_name;
+  summary.rounding_algorithm = algorithms.adaround_blocks ? rounding_name + "+blocks" : rounding_name;
   if (refined->rounded) summary.rounding = refined->rounding;
   summary.image_cache_bytes = cache ? cache->bytes() : 0;
 
