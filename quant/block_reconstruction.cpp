@@ -110,11 +110,10 @@ struct LayerRounding {
   Shape shape;        // the weight's
   LayerProblem grid;  // w, scale, zero_point, min/max, rounding of every element (rows = 1)
   std::vector<double> floor_q;
-  std::vector<uint8_t> free;  // both floor_q and floor_q + 1 on the grid
   std::vector<float> start;  // the rounding the block starts from and is measured against
   std::vector<double> h_start;  // per free element: h(V) at the start
   size_t offset = 0;  // into V
-  std::vector<size_t> free_index;
+  std::vector<size_t> free_index;  // elements with both floor_q and floor_q + 1 on the grid
 };
 
 // `current`: the weights on the grid to start from.
@@ -134,7 +133,6 @@ Result<LayerRounding> layer_rounding(const Graph& float_graph, const RoundingTar
   p.rounding = t.params.rounding;
   const size_t n = p.w.size();
   r.floor_q.resize(n);
-  r.free.resize(n);
   if (current.shape() != w.shape() || current.dtype() != DType::kF32) {
     return internal_error("block reconstruction: the quantized graph's weight has shape ", current.shape().to_string());
   }
@@ -142,8 +140,7 @@ Result<LayerRounding> layer_rounding(const Graph& float_graph, const RoundingTar
   for (size_t i = 0; i < n; ++i) {
     const double fl = std::floor(static_cast<double>(p.w[i] / p.scale[i]));
     r.floor_q[i] = fl + p.zero_point[i];
-    r.free[i] = r.floor_q[i] >= static_cast<double>(p.min_int) && r.floor_q[i] + 1 <= static_cast<double>(p.max_int);
-    if (!r.free[i]) continue;
+    if (r.floor_q[i] < static_cast<double>(p.min_int) || r.floor_q[i] + 1 > static_cast<double>(p.max_int)) continue;
     const double q = grid_integer(p, static_cast<int64_t>(i), r.start[i]);
     if (q != r.floor_q[i] && q != r.floor_q[i] + 1) continue;  // elsewhere on the grid: kept as it is
     r.free_index.push_back(i);
@@ -261,14 +258,6 @@ class BlockSolver {
     return Status::ok();
   }
 
-  int64_t undecided() const {
-    int64_t n = 0;
-    for (float v : v_) {
-      const double h = rectified(v);
-      n += h > 0 && h < 1;
-    }
-    return n;
-  }
 
  private:
   Status set_weights(const std::vector<Tensor>& w) {
@@ -486,9 +475,10 @@ Result<LayerSequentialReport> reconstruct_blocks(const Graph& float_graph, Graph
     BackpropOptions bo;
     bo.num_threads = options.num_threads;
     bo.loss = BackpropLoss::kSquaredError;
-    Result<Backprop> bp = Backprop::create(block_graph(float_graph, span), weight_names, bo);
+    const Graph block = block_graph(float_graph, span);
+    Result<Backprop> bp = Backprop::create(block, weight_names, bo);
     if (!bp.is_ok()) return bp.status().with_context(where);
-    QE_RETURN_IF_ERROR(check_against_engine(block_graph(float_graph, span), *bp, x, where));
+    QE_RETURN_IF_ERROR(check_against_engine(block, *bp, x, where));
     BlockSolver solver(options, *bp, layers, x, y, options.seed + b);
     LayerRoundingRecord record;
     record.node = names;

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "engine/session.h"
 #include "graph/graph.h"
 #include "graph/quant_params.h"
 #include "quant/quant_math.h"
@@ -112,6 +113,42 @@ inline int check_weights_on_grid(const Graph& q) {
   }
   CHECK(checked > 0);
   return checked;
+}
+
+// Logits of `quantized` against `float_model` on `val`.
+struct Outcome {
+  double logit_mse = 0;  // against float, over the val images
+  double agreement = 0;  // same top-1 as float
+};
+
+inline Outcome compare_with_float(const Graph& float_model, const Graph& quantized, const Tensor& val) {
+  auto fs = Session::create(float_model);
+  auto qs = Session::create(quantized);
+  REQUIRE(fs.is_ok());
+  REQUIRE(qs.is_ok());
+  auto fy = (*fs)->run({val});
+  auto qy = (*qs)->run({val});
+  REQUIRE(fy.is_ok());
+  REQUIRE(qy.is_ok());
+  const Tensor& a = (*fy)[0];
+  const Tensor& b = (*qy)[0];
+  REQUIRE(a.shape() == b.shape());
+  const int64_t n = a.shape()[0], classes = a.numel() / n;
+  Outcome o;
+  int64_t same = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t fa = 0, qa = 0;
+    for (int64_t c = 0; c < classes; ++c) {
+      const float x = a.data<float>()[i * classes + c], y = b.data<float>()[i * classes + c];
+      o.logit_mse += double(x - y) * (x - y);
+      if (x > a.data<float>()[i * classes + fa]) fa = c;
+      if (y > b.data<float>()[i * classes + qa]) qa = c;
+    }
+    same += fa == qa;
+  }
+  o.logit_mse /= static_cast<double>(a.numel());
+  o.agreement = static_cast<double>(same) / static_cast<double>(n);
+  return o;
 }
 
 }  // namespace qe::test

@@ -219,23 +219,9 @@ TEST_CASE("block-wise AdaRound keeps weights on the grid and beats round-to-near
   CHECK(changed > 0);
 
   // Closer to float than round-to-nearest on images the reconstruction never saw.
-  auto logit_mse = [&](const Graph& q) {
-    auto fs = Session::create(*float_graph);
-    auto qs = Session::create(q);
-    REQUIRE(fs.is_ok());
-    REQUIRE(qs.is_ok());
-    auto fy = (*fs)->run({val});
-    auto qy = (*qs)->run({val});
-    REQUIRE(fy.is_ok());
-    REQUIRE(qy.is_ok());
-    double e = 0;
-    for (int64_t i = 0; i < (*fy)[0].numel(); ++i) {
-      const double d = double((*fy)[0].data<float>()[i]) - (*qy)[0].data<float>()[i];
-      e += d * d;
-    }
-    return e / static_cast<double>((*fy)[0].numel());
-  };
-  const double e_nearest = logit_mse(nearest), e_layers = logit_mse(layers), e_blocks = logit_mse(blocks);
+  const double e_nearest = compare_with_float(*float_graph, nearest, val).logit_mse,
+               e_layers = compare_with_float(*float_graph, layers, val).logit_mse,
+               e_blocks = compare_with_float(*float_graph, blocks, val).logit_mse;
   std::printf("block-wise AdaRound W3: logit MSE %.5f, layer-wise %.5f, round-to-nearest %.5f, %d weights off nearest\n",
               e_blocks, e_layers, e_nearest, changed);
   CHECK(e_blocks < 0.8 * e_nearest);
